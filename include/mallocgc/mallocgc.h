@@ -1,0 +1,72 @@
+/* mallocgc: the C API. Same meaning as the C++ API in mallocgc.hpp.
+ *
+ *   #include <mallocgc/mallocgc.h>
+ *
+ *   size_t offsets[] = {0, 8};
+ *   const mgc_type_t* pair = mgc_type_create(16, offsets, 2);
+ *   void* p = mgc_alloc_typed(pair);       // scanned by its pointer bits
+ *   char* s = mgc_alloc_noscan(100);       // never scanned
+ *   void** q = mgc_alloc(32);              // conservatively scanned
+ *   mgc_free(s);                           // optional explicit free
+ *
+ * Memory comes back zeroed, 16-byte aligned from 16 bytes up. A size that
+ * overflows or that the OS refuses returns NULL. mgc_free of anything but
+ * the start of a live object aborts with a message naming the address.
+ * Compiles as C11 and as C++.
+ */
+#ifndef MALLOCGC_MALLOCGC_H
+#define MALLOCGC_MALLOCGC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Number of size classes, class 0 ("not small") included. */
+#define MGC_NUM_SIZE_CLASSES 67
+
+/* An interned type layout: immortal, never freed. */
+typedef struct mgc_type mgc_type_t;
+
+/* Layout of size bytes whose pointer words sit at the given byte offsets
+ * (multiples of 8, below size). NULL for a malformed layout or when memory
+ * is exhausted. */
+const mgc_type_t* mgc_type_create(size_t size, const size_t* pointer_offsets, size_t count);
+
+void* mgc_alloc(size_t size);        /* conservatively scanned */
+void* mgc_alloc_noscan(size_t size); /* never scanned */
+void* mgc_alloc_typed(const mgc_type_t* type);
+void mgc_free(void* p); /* NULL is ignored */
+
+typedef struct mgc_size_class_stats {
+  size_t size;      /* bytes per object */
+  uint64_t mallocs; /* cumulative objects allocated */
+  uint64_t frees;   /* cumulative objects freed */
+} mgc_size_class_stats_t;
+
+typedef struct mgc_stats {
+  uint64_t heap_alloc;    /* bytes in allocated objects */
+  uint64_t heap_objects;  /* allocated objects */
+  uint64_t heap_sys;      /* bytes of heap memory committed from the OS */
+  uint64_t heap_reserved; /* bytes of address space reserved */
+  uint64_t heap_inuse;    /* bytes in spans that hold objects */
+  uint64_t heap_idle;     /* committed bytes in free page runs */
+  uint64_t mallocs;       /* cumulative objects allocated */
+  uint64_t frees;         /* cumulative objects freed */
+  uint64_t large_mallocs; /* of mallocs, objects above 32 KiB */
+  uint64_t large_frees;   /* of frees, objects above 32 KiB */
+  uint64_t tiny_mallocs;  /* of mallocs, tiny objects (noscan, under 16 bytes) */
+  uint64_t tiny_frees;    /* of frees, tiny objects */
+  uint64_t num_threads;   /* threads with an allocation cache */
+  mgc_size_class_stats_t by_size[MGC_NUM_SIZE_CLASSES];
+} mgc_stats_t;
+
+void mgc_stats(mgc_stats_t* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MALLOCGC_MALLOCGC_H */

@@ -1,0 +1,211 @@
+// mallocgc: a garbage-collected heap for C and C++ on the design of Go's
+// runtime allocator. This is the C++ API; mallocgc.h is the C API with the
+// same meaning.
+//
+//   #include <mallocgc/mallocgc.hpp>
+//
+//   struct Node { Node* next; long value; };
+//   Node* n = mgc::make<Node>(nullptr, 42);     // conservatively scanned
+//   char* s = static_cast<char*>(mgc::alloc_noscan(100));  // never scanned
+//   mgc::Type pair_type(16, {0, 8});            // two pointer words
+//   void* pair = mgc::alloc_typed(pair_type);   // scanned by its pointer bits
+//   mgc::free(s);                               // optional explicit free
+//
+// Every allocation returns zeroed memory; objects of 16 bytes or more are
+// 16-byte aligned. A size that cannot be satisfied (overflow, or the OS
+// refusing memory) returns nullptr from the raw calls; make<T> throws
+// std::bad_alloc instead.
+//
+// Stage: the allocator. The collector is not built yet: memory is reclaimed
+// only by mgc::free (see README.md).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "mallocgc/internal/fast_path.hpp"
+
+namespace mgc {
+
+// A layout for typed allocation: the object's size and the byte offsets of
+// its pointer words (each a multiple of 8 and below size). The layout is
+// interned for the life of the process, so a Type may be a temporary and
+// objects allocated with it stay valid after it is gone.
+//
+//   mgc::Type t(24, {0, 16});   // words 0 and 2 are pointers, word 1 is not
+//
+// Throws std::invalid_argument for size 0, an offset that is not a
+// multiple of 8 or not below size; std::bad_alloc when the size overflows.
+class Type {
+ public:
+  Type(std::size_t size, std::initializer_list<std::size_t> pointer_offsets)
+      : Type(size, pointer_offsets.begin(), pointer_offsets.size()) {}
+  Type(std::size_t size, const std::size_t* pointer_offsets, std::size_t count);
+  explicit Type(const internal::TypeInfo* info);
+
+  std::size_t size() const { return size_; }
+  const internal::TypeInfo* info() const { return info_; }
+
+ private:
+  friend void* alloc_typed(const Type&);
+  const internal::TypeInfo* info_;
+  std::size_t size_;
+  std::uint32_t elem_size_;   // the size class's object size, or 0
+  std::uint32_t span_class_;  // typed span class, or 0: not inline-able
+};
+
+// Allocate size bytes, conservatively scanned: every aligned word may be a
+// pointer. Returns nullptr when size overflows or memory is exhausted.
+[[gnu::always_inline]] inline void* alloc(std::size_t size) {
+  if (size > internal::kMaxInlineZero) {
+    internal::debug_enter_slow();
+    return internal::alloc_slow(size, internal::Kind::kConservative);
+  }
+  return internal::small_alloc<internal::Kind::kConservative>(size == 0 ? 1 : size);
+}
+
+// Allocate size bytes that are never scanned (strings, numbers, pixels):
+// the collector will not look for pointers in them. Objects under 16 bytes
+// come from the tiny allocator.
+[[gnu::always_inline]] inline void* alloc_noscan(std::size_t size) {
+  if (size < internal::kTinySize) return internal::tiny_alloc(size == 0 ? 1 : size);
+  if (size > internal::kMaxInlineZero) {
+    internal::debug_enter_slow();
+    return internal::alloc_slow(size, internal::Kind::kNoscan);
+  }
+  return internal::small_alloc<internal::Kind::kNoscan>(size);
+}
+
+// Allocate one object of type t; its pointer bits are recorded so that only
+// the words t names are scanned.
+[[gnu::always_inline]] inline void* alloc_typed(const Type& t) {
+  if (t.span_class_ == 0) {
+    internal::debug_enter_slow();
+    return internal::alloc_typed_slow(t.info_);
+  }
+  return internal::typed_alloc(t.info_, static_cast<int>(t.span_class_), t.elem_size_);
+}
+
+// Free an object now (optional: Boehm's GC_FREE). p must be the start of a
+// live object allocated here, from any thread; nullptr is ignored. Anything
+// else (an interior or foreign pointer, a double free) aborts the program
+// with a message that names the address.
+void free(void* p);
+
+// Construct a T in collected memory: noscan for arithmetic and enum types
+// and arrays of them, conservatively scanned otherwise. alignof(T) is
+// honoured up to a page. Throws std::bad_alloc when memory is exhausted.
+template <class T, class... A>
+T* make(A&&... args) {
+  using Elem = std::remove_all_extents_t<T>;
+  constexpr bool noscan = std::is_arithmetic_v<Elem> || std::is_enum_v<Elem>;
+  constexpr internal::Kind kind = noscan ? internal::Kind::kNoscan : internal::Kind::kConservative;
+  static_assert(alignof(T) <= internal::kPageSize, "mgc::make honours alignment up to a page");
+  void* p;
+  if constexpr (alignof(T) > 16) {
+    p = internal::alloc_aligned(sizeof(T), alignof(T), kind);
+  } else if constexpr (noscan) {
+    p = alloc_noscan(sizeof(T));
+  } else {
+    p = alloc(sizeof(T));
+  }
+  if (p == nullptr) throw std::bad_alloc();
+  if constexpr (std::is_array_v<T>) {
+    static_assert(sizeof...(A) == 0, "mgc::make of an array takes no arguments");
+    if constexpr (!std::is_trivially_default_constructible_v<Elem>) {
+      try {
+        ::new (p) T();
+      } catch (...) {
+        mgc::free(p);
+        throw;
+      }
+    }
+    return std::launder(static_cast<T*>(p));
+  } else {
+    try {
+      return ::new (p) T(std::forward<A>(args)...);
+    } catch (...) {
+      mgc::free(p);
+      throw;
+    }
+  }
+}
+
+// Statistics of one size class.
+struct SizeClassStats {
+  std::size_t size = 0;       // bytes per object
+  std::uint64_t mallocs = 0;  // cumulative objects allocated
+  std::uint64_t frees = 0;    // cumulative objects freed
+};
+
+// A snapshot in the spirit of Go's runtime.MemStats. Counts of the calling
+// thread are exact; another thread's allocations are published at its slow
+// paths, so they may lag by at most one cached chunk (64 objects) per size
+// class until that thread next refills or exits.
+struct Stats {
+  std::uint64_t heap_alloc = 0;     // bytes in allocated objects
+  std::uint64_t heap_objects = 0;   // allocated objects
+  std::uint64_t heap_sys = 0;       // bytes of heap memory committed from the OS
+  std::uint64_t heap_reserved = 0;  // bytes of address space reserved for the heap
+  std::uint64_t heap_inuse = 0;     // bytes in spans that hold objects
+  std::uint64_t heap_idle = 0;      // committed bytes in free page runs
+  std::uint64_t mallocs = 0;        // cumulative objects allocated
+  std::uint64_t frees = 0;          // cumulative objects freed
+  std::uint64_t large_mallocs = 0;  // of mallocs, objects above kMaxSmallSize
+  std::uint64_t large_frees = 0;    // of frees, objects above kMaxSmallSize
+  std::uint64_t tiny_mallocs = 0;   // of mallocs, tiny objects (noscan, under 16 bytes)
+  std::uint64_t tiny_frees = 0;     // of frees, tiny objects
+  std::uint64_t num_threads = 0;    // threads with an allocation cache
+  // Per size class, objects other than tiny ones ([0] unused). heap_alloc
+  // counts a tiny object's whole 16-byte block while any object in it lives.
+  std::array<SizeClassStats, internal::kNumSizeClasses> by_size{};
+};
+
+Stats stats();
+
+// The object kinds, as find_object reports them.
+enum class ObjectKind { noscan, conservative, typed };
+
+struct ObjectInfo {
+  void* base = nullptr;  // first byte of the object
+  std::size_t size = 0;  // bytes of its slot (size class), or the large span's bytes
+  ObjectKind kind = ObjectKind::noscan;
+};
+
+// Is p inside an allocated object of this heap, and which? Constant time,
+// no lock. A tiny object reports its whole 16-byte block. A slot that some
+// thread's cache has reserved but not handed out yet counts as allocated.
+bool find_object(const void* p, ObjectInfo* info);
+
+// Standard-library allocator whose memory is collected and conservatively
+// scanned: std::vector<Node*, mgc::allocator<Node*>> keeps its elements
+// reachable for the collector. deallocate frees at once.
+template <class T>
+struct allocator {
+  using value_type = T;
+  allocator() noexcept = default;
+  template <class U>
+  allocator(const allocator<U>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
+    void* p = alignof(T) > 16 ? internal::alloc_aligned(n * sizeof(T), alignof(T), internal::Kind::kConservative)
+                              : alloc(n * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) noexcept { mgc::free(p); }
+
+  template <class U>
+  friend bool operator==(const allocator&, const allocator<U>&) noexcept {
+    return true;
+  }
+};
+
+}  // namespace mgc

@@ -1,0 +1,220 @@
+#include "heap/mcache.hpp"
+
+#include <bit>
+#include <cstring>
+
+#include "heap/mcentral.hpp"
+#include "os/fatal.hpp"
+
+namespace mgc::internal {
+
+void MCache::reset() {
+  front.tiny = 0;
+  front.tiny_offset = kTinySize;
+  tiny_none = 0;
+  front.tiny_mask = &tiny_none;
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    front.alloc[spc] = AllocSlot{};
+    spans[spc] = nullptr;
+    chunk_word[spc] = 0;
+    chunk_avail[spc] = 0;
+  }
+}
+
+bool MCache::next_chunk(int spc, MSpan* s) {
+  // Scan the words after the last chunk, wrapping, so that slots freed in
+  // earlier words are found again.
+  const std::size_t words = s->bitmap_words();
+  const std::size_t start = spans[spc] == s ? (chunk_word[spc] + 1u) % words : 0;
+  for (std::size_t k = 0; k < words; k++) {
+    const std::size_t w = (start + k) % words;
+    const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
+    const std::uint64_t avail = ~bits & s->valid_mask(w);
+    if (avail == 0) continue;
+    s->alloc_bits[w].store(bits | avail, std::memory_order_relaxed);  // reserve the chunk
+    const auto n = static_cast<std::uint32_t>(std::popcount(avail));
+    s->alloc_count += n;
+    AllocSlot& a = front.alloc[spc];
+    a.alloc_cache = avail;
+    a.chunk_base = s->slot_address(w * 64);
+    if (s->kind == Kind::kTyped) {
+      a.aux = s->type_records + w * 64;
+    } else if (s->kind == Kind::kTiny) {
+      a.aux = s->tiny->alloc_mask + w * 64;
+    } else {
+      a.aux = nullptr;
+    }
+    spans[spc] = s;
+    chunk_word[spc] = static_cast<std::uint16_t>(w);
+    chunk_avail[spc] = n;
+    return true;
+  }
+  return false;
+}
+
+void MCache::retire_chunk(int spc) {
+  AllocSlot& a = front.alloc[spc];
+  const auto left = static_cast<std::uint32_t>(std::popcount(a.alloc_cache));
+  const std::uint64_t used = chunk_avail[spc] - left;
+  chunk_avail[spc] = left;
+  if (used == 0) return;
+  if (spc % kNumKinds == static_cast<int>(Kind::kTiny)) {
+    bump(counters.tiny_block_mallocs, used);
+  } else {
+    bump(counters.nmalloc[spc / kNumKinds], used);
+  }
+}
+
+long MCache::current_tiny_block(const MSpan* s) const {
+  if (front.tiny == 0 || front.tiny < s->base || front.tiny >= s->limit()) return -1;
+  return static_cast<long>((front.tiny - s->base) / kTinySize);
+}
+
+void MCache::drop_tiny_block() {
+  if (front.tiny == 0) return;
+  MSpan* s = spans[kTinySpanClass];
+  const long b = current_tiny_block(s);
+  front.tiny = 0;
+  front.tiny_offset = kTinySize;
+  front.tiny_mask = &tiny_none;
+  // The block may already have all its objects freed; ask the next merge
+  // to look at it. We are the owner, so the merge is ours or the central
+  // list's after we give the span back.
+  if (tiny_block_reclaimable(s, static_cast<std::size_t>(b))) {
+    release_slot(s, static_cast<std::size_t>(b));
+    bump(counters.tiny_block_frees);
+  }
+}
+
+void MCache::release_slot(MSpan* s, std::size_t i) {
+  // Owner only: a slot in the cached chunk goes back into the chunk, any
+  // other becomes free in alloc_bits for a later chunk.
+  const int spc = s->span_class;
+  const std::size_t w = i / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+  if (spans[spc] == s && chunk_word[spc] == w) {
+    front.alloc[spc].alloc_cache |= bit;
+    chunk_avail[spc]++;
+  } else {
+    s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~bit, std::memory_order_relaxed);
+    s->alloc_count--;
+  }
+  s->need_zero = true;
+}
+
+bool MCache::refill(int spc) {
+  MSpan* s = spans[spc];
+  if (s != nullptr) {
+    retire_chunk(spc);
+    if (s->pending.load(std::memory_order_relaxed) != 0) {
+      const std::size_t n = merge_pending(s, spc == kTinySpanClass ? current_tiny_block(s) : -1,
+                                          front.alloc[spc].alloc_cache, chunk_word[spc]);
+      if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
+    }
+    if (next_chunk(spc, s)) return true;
+    // Full: the tiny block must not outlive our ownership of its span.
+    if (spc == kTinySpanClass) drop_tiny_block();
+    front.alloc[spc] = AllocSlot{};
+    spans[spc] = nullptr;
+    mcentral(spc).uncache_span(s);
+  }
+  s = mcentral(spc).cache_span(this, spc);
+  if (s == nullptr) return false;
+  if (!next_chunk(spc, s)) fatal("central list of class %d handed out a span with no free slot", spc);
+  return true;
+}
+
+void MCache::settle() {
+  for (int spc = 0; spc < kNumSpanClasses; spc++)
+    if (spans[spc] != nullptr) retire_chunk(spc);
+  const std::uint64_t t = front.tiny_allocs;
+  bump(counters.tiny_mallocs, t - tiny_allocs_counted);
+  tiny_allocs_counted = t;
+}
+
+void MCache::release_all() {
+  settle();
+  drop_tiny_block();
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    MSpan* s = spans[spc];
+    if (s == nullptr) continue;
+    // Unreserve the slots the chunk still holds.
+    const std::uint64_t left = front.alloc[spc].alloc_cache;
+    const std::size_t w = chunk_word[spc];
+    s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
+    s->alloc_count -= static_cast<std::uint32_t>(std::popcount(left));
+    front.alloc[spc] = AllocSlot{};
+    spans[spc] = nullptr;
+    chunk_avail[spc] = 0;
+    mcentral(spc).uncache_span(s);
+  }
+}
+
+void MCache::owner_free(MSpan* s, std::size_t i) {
+  const int spc = s->span_class;
+  const std::size_t w = i / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+  const void* p = reinterpret_cast<void*>(s->slot_address(i));
+  if (!(s->alloc_bits[w].load(std::memory_order_relaxed) & bit) ||
+      (chunk_word[spc] == w && (front.alloc[spc].alloc_cache & bit)))
+    fatal("free(%p): object is not allocated (freed twice?)", p);
+  if (s->pending_free[w].load(std::memory_order_relaxed) & bit) fatal("free(%p): object freed twice", p);
+  release_slot(s, i);
+  bump(counters.nfree[spc / kNumKinds]);
+}
+
+void MCache::owner_free_tiny(MSpan* s, std::size_t b, unsigned off) {
+  TinyMasks* t = s->tiny;
+  const auto bit = static_cast<std::uint16_t>(1u << off);
+  const void* p = reinterpret_cast<void*>(s->slot_address(b) + off);
+  if (!(t->alloc_mask[b] & bit)) fatal("free(%p): not the start of a live object (tiny block)", p);
+  const auto freed = static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_acquire));
+  if (freed & bit) fatal("free(%p): object freed twice", p);
+  t->local_freed[b] = static_cast<std::uint16_t>(t->local_freed[b] | bit);
+  bump(counters.tiny_frees);
+  if ((freed | bit) != t->alloc_mask[b]) return;
+  if (static_cast<long>(b) == current_tiny_block(s)) {
+    // Every object of the current block is free: start it over, zeroed as
+    // a new block would be.
+    std::memset(reinterpret_cast<void*>(s->slot_address(b)), 0, kTinySize);
+    t->alloc_mask[b] = 0;
+    t->local_freed[b] = 0;
+    t->remote_freed[b].store(0, std::memory_order_relaxed);
+    front.tiny_offset = 0;
+    return;
+  }
+  if (tiny_block_reclaimable(s, b)) {
+    release_slot(s, b);
+    bump(counters.tiny_block_frees);
+  }
+}
+
+void MCache::check(int spc) const {
+  const AllocSlot& a = front.alloc[spc];
+  MSpan* s = spans[spc];
+  if (s == nullptr) {
+    if (a.alloc_cache != 0) fatal("cache: span class %d has slots but no span", spc);
+    return;
+  }
+  if (s->owner.load(std::memory_order_relaxed) != this)
+    fatal("cache: span %#lx of class %d is not owned by this cache", static_cast<unsigned long>(s->base), spc);
+  if (s->span_class != spc) fatal("cache: span of class %u cached as class %d", s->span_class, spc);
+  const std::size_t w = chunk_word[spc];
+  if (a.chunk_base != s->slot_address(w * 64)) fatal("cache: class %d chunk base does not match its span", spc);
+  if (a.alloc_cache & ~s->alloc_bits[w].load(std::memory_order_relaxed))
+    fatal("cache: class %d holds slots not reserved in its span", spc);
+  if (a.alloc_cache & ~s->valid_mask(w)) fatal("cache: class %d holds slots beyond its span's end", spc);
+  if (std::popcount(a.alloc_cache) > static_cast<int>(chunk_avail[spc]))
+    fatal("cache: class %d holds more slots than its chunk offered", spc);
+  if (front.tiny_offset > kTinySize) fatal("cache: tiny offset %zu beyond the block", front.tiny_offset);
+  if (front.tiny != 0) {
+    MSpan* ts = spans[kTinySpanClass];
+    const long b = ts == nullptr ? -1 : current_tiny_block(ts);
+    if (b < 0) fatal("cache: tiny block %#lx is not in the cached tiny span", static_cast<unsigned long>(front.tiny));
+    if (front.tiny_mask != &ts->tiny->alloc_mask[b]) fatal("cache: tiny mask does not belong to the tiny block");
+  } else if (front.tiny_offset != kTinySize) {
+    fatal("cache: no tiny block but tiny offset %zu", front.tiny_offset);
+  }
+}
+
+}  // namespace mgc::internal

@@ -1,0 +1,88 @@
+// MCache: a thread's allocation cache (Go: mcache.go).
+//
+// For every span class the cache owns at most one span and exposes up to 64
+// of its free slots (one "chunk", a word of the span's alloc_bits) to the
+// inline fast path as front.alloc[spc]: a bitmap and the address of the
+// chunk's first slot. It also holds the tiny allocator's current block.
+// When a chunk runs out the slow path calls refill: the next chunk of the
+// same span, else the span goes back to its MCentral and another comes.
+//
+// Slots in a cached chunk are marked in the span's alloc_bits when the chunk
+// is loaded ("reserved"), so no other thread can ever take them; mallocs are
+// counted when a chunk is retired, from how many bits were consumed, which
+// keeps counters off the fast path.
+//
+// Owns: everything in it, for its owner thread only; counters are atomics
+// that the owner updates with plain loads and stores so that stats() may
+// read them from other threads. Calls down into mcentral.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "heap/span.hpp"
+#include "mallocgc/internal/cache_front.hpp"
+
+namespace mgc::internal {
+
+// Counters of one cache, or of the whole process. Owner-written.
+struct AllocCounters {
+  std::atomic<std::uint64_t> nmalloc[kNumSizeClasses] = {};  // non-tiny small objects
+  std::atomic<std::uint64_t> nfree[kNumSizeClasses] = {};
+  std::atomic<std::uint64_t> tiny_mallocs{0}, tiny_frees{0};              // tiny objects
+  std::atomic<std::uint64_t> tiny_block_mallocs{0}, tiny_block_frees{0};  // their 16-byte blocks
+  std::atomic<std::uint64_t> large_mallocs{0}, large_frees{0};
+  std::atomic<std::uint64_t> large_malloc_bytes{0}, large_free_bytes{0};
+};
+
+// Add without a read-modify-write: for counters with a single writer.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+struct MCache {
+  CacheFront front;  // must stay first: tls_cache points here
+  MSpan* spans[kNumSpanClasses];
+  std::uint16_t chunk_word[kNumSpanClasses];   // alloc_bits word behind front.alloc[spc]
+  std::uint32_t chunk_avail[kNumSpanClasses];  // slots the chunk offered, frees re-added included
+  std::uint16_t tiny_none;                     // tiny_mask's target when there is no block
+  std::uint64_t tiny_allocs_counted;           // front.tiny_allocs already in counters
+  AllocCounters counters;
+  MCache* next = nullptr;  // registry links (registry lock)
+  MCache* prev = nullptr;
+
+  // Make front.alloc[spc] non-empty (its alloc_cache must be 0 now). false
+  // when memory is exhausted.
+  bool refill(int spc);
+
+  // Give every span back to its central list and drop the tiny block
+  // (thread exit). The cache is then empty and reusable.
+  void release_all();
+
+  // Account consumed slots of the cached chunks and the tiny counter into
+  // counters, without giving anything back. Owner only.
+  void settle();
+
+  // Put the cache in its initial, empty state.
+  void reset();
+
+  // free() of slot i of s, a small non-tiny span this cache owns.
+  void owner_free(MSpan* s, std::size_t i);
+  // free() of the tiny object at byte off of block b of s, owned here.
+  void owner_free_tiny(MSpan* s, std::size_t b, unsigned off);
+
+  // The tiny block index of s that is this cache's current block, or -1.
+  long current_tiny_block(const MSpan* s) const;
+
+  // Debug-malloc: the cache's state for spc agrees with its span.
+  void check(int spc) const;
+
+ private:
+  bool next_chunk(int spc, MSpan* s);
+  void retire_chunk(int spc);
+  void drop_tiny_block();
+  void release_slot(MSpan* s, std::size_t i);
+};
+
+}  // namespace mgc::internal

@@ -1,0 +1,182 @@
+#include "heap/mcentral.hpp"
+
+#include <bit>
+
+#include "heap/mheap.hpp"
+#include "os/fatal.hpp"
+
+namespace mgc::internal {
+
+namespace {
+constinit MCentral g_central[kNumSpanClasses];
+}
+
+MCentral& mcentral(int spc) { return g_central[spc]; }
+
+bool tiny_block_reclaimable(MSpan* s, std::size_t b) {
+  TinyMasks* t = s->tiny;
+  const std::uint16_t alloc = t->alloc_mask[b];
+  const auto freed = static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_acquire));
+  if (freed & ~alloc) {
+    const std::uintptr_t bad =
+        s->slot_address(b) + static_cast<unsigned>(std::countr_zero(static_cast<unsigned>(freed & ~alloc)));
+    fatal("free(%p): not the start of a live object (tiny block %#lx)", reinterpret_cast<void*>(bad),
+          static_cast<unsigned long>(s->slot_address(b)));
+  }
+  if (alloc == 0 || freed != alloc) return false;
+  t->alloc_mask[b] = 0;
+  t->local_freed[b] = 0;
+  t->remote_freed[b].store(0, std::memory_order_relaxed);
+  return true;
+}
+
+std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std::size_t cached_word) {
+  // Clear the flag before taking the bits: a free that lands after our
+  // exchange of its word sees the flag clear and notifies again.
+  s->pending.store(0, std::memory_order_seq_cst);
+  std::size_t freed = 0;
+  for (std::size_t w = 0; w < s->bitmap_words(); w++) {
+    if (s->pending_free[w].load(std::memory_order_relaxed) == 0) continue;
+    std::uint64_t x = s->pending_free[w].exchange(0, std::memory_order_seq_cst);
+    std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
+    if (s->kind == Kind::kTiny) {
+      std::uint64_t keep = 0, release = 0;
+      for (std::uint64_t y = x; y != 0; y &= y - 1) {
+        const std::size_t b = w * 64 + static_cast<std::size_t>(std::countr_zero(y));
+        if (static_cast<long>(b) == current_tiny) {
+          keep |= y & -y;
+        } else if (tiny_block_reclaimable(s, b)) {
+          release |= y & -y;
+        }
+      }
+      if (keep != 0) {
+        s->pending_free[w].fetch_or(keep, std::memory_order_seq_cst);
+        s->pending.store(1, std::memory_order_seq_cst);
+      }
+      x = release;
+    } else {
+      if (w == cached_word && (x & cached)) {
+        const std::size_t i = w * 64 + static_cast<std::size_t>(std::countr_zero(x & cached));
+        fatal("free(%p): not the start of a live object (the slot was never allocated)",
+              reinterpret_cast<void*>(s->slot_address(i)));
+      }
+      if (x & ~bits) {
+        const std::size_t i = w * 64 + static_cast<std::size_t>(std::countr_zero(x & ~bits));
+        fatal("free(%p): object freed twice", reinterpret_cast<void*>(s->slot_address(i)));
+      }
+    }
+    if (x == 0) continue;
+    s->alloc_bits[w].store(bits & ~x, std::memory_order_relaxed);
+    const auto n = static_cast<std::uint32_t>(std::popcount(x));
+    s->alloc_count -= n;
+    freed += n;
+  }
+  if (freed != 0) s->need_zero = true;
+  return freed;
+}
+
+void MCentral::merge(MSpan* s) {
+  const std::size_t n = merge_pending(s, -1, 0, 0);
+  if (n != 0) merged_.fetch_add(n, std::memory_order_relaxed);
+}
+
+MSpan* MCentral::cache_span(MCache* c, int spc) {
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    while (MSpan* s = partial_.pop()) {
+      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+      if (s->alloc_count < s->nelems) {
+        s->owner.store(c, std::memory_order_relaxed);
+        return s;
+      }
+      full_.push(s);  // its pending frees were tiny objects of live blocks
+    }
+  }
+  const std::size_t npages = kClassToAllocNPages[spc / kNumKinds];
+  if (!mheap().has_free_pages(npages)) reclaim_empty_spans();
+  MSpan* s = mheap().alloc_small_span(spc);
+  if (s != nullptr) s->owner.store(c, std::memory_order_relaxed);
+  return s;
+}
+
+void MCentral::uncache_span(MSpan* s) {
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    s->owner.store(nullptr, std::memory_order_relaxed);
+    if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+    if (s->alloc_count != 0) {
+      (s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_ : partial_).push(s);
+      return;
+    }
+  }
+  mheap().free_span(s);
+}
+
+void MCentral::notify_pending(MSpan* s) {
+  // Only move the span where a cache will find it; the merge itself waits
+  // for cache_span or reclaim, so that later frees of the same span (the
+  // flag stays set) cost no lock.
+  std::lock_guard<std::mutex> g(lock_);
+  if (s->owner.load(std::memory_order_relaxed) != nullptr) return;  // its owner merges at its next refill
+  if (s->list == &full_) {
+    full_.remove(s);
+    partial_.push(s);
+  }
+}
+
+std::size_t MCentral::reclaim() {
+  SpanList empty;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    for (MSpan* s = partial_.first; s != nullptr;) {
+      MSpan* next = s->next;
+      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+      if (s->alloc_count == 0) {
+        partial_.remove(s);
+        empty.push(s);
+      }
+      s = next;
+    }
+  }
+  std::size_t n = 0;
+  while (MSpan* s = empty.pop()) {
+    mheap().free_span(s);
+    n++;
+  }
+  return n;
+}
+
+std::size_t reclaim_empty_spans() {
+  std::size_t n = 0;
+  for (int spc = 0; spc < kNumSpanClasses; spc++) n += g_central[spc].reclaim();
+  return n;
+}
+
+void MCentral::check() {
+  std::lock_guard<std::mutex> g(lock_);
+  for (SpanList* l : {&partial_, &full_}) {
+    std::size_t count = 0;
+    for (MSpan* s = l->first; s != nullptr; s = s->next, count++) {
+      if (s->list != l) fatal("central list: span %#lx does not know its list", static_cast<unsigned long>(s->base));
+      if (s->owner.load(std::memory_order_relaxed) != nullptr)
+        fatal("central list: span %#lx is on a list and owned by a cache", static_cast<unsigned long>(s->base));
+      if (l == &full_ && s->alloc_count != s->nelems)
+        fatal("central list: span %#lx on the full list has %u of %u slots allocated",
+              static_cast<unsigned long>(s->base), s->alloc_count, s->nelems);
+      s->check();
+    }
+    if (count != l->count) fatal("central list: count %zu but %zu spans linked", l->count, count);
+  }
+}
+
+std::size_t MCentral::partial_count() {
+  std::lock_guard<std::mutex> g(lock_);
+  return partial_.count;
+}
+
+std::size_t MCentral::full_count() {
+  std::lock_guard<std::mutex> g(lock_);
+  return full_.count;
+}
+
+}  // namespace mgc::internal

@@ -1,0 +1,83 @@
+// MCentral: for one span class, the spans no cache owns (Go: mcentral.go).
+//
+// Every small span is owned by exactly one MCache or sits on exactly one
+// list of its class's MCentral:
+//   partial - spans with a free slot, or with frees pending a merge;
+//   full    - spans with every slot allocated and nothing pending.
+// A cache takes a span with cache_span and gives it back with
+// uncache_span; free() of an object in an unowned full span moves the span
+// to partial with notify_pending. Pending frees of an unowned span are
+// merged when a cache takes it, or when the heap is about to grow
+// (reclaim_empty_spans), which also returns wholly free spans to mheap.
+//
+// Owns: the lists, behind one lock per span class. Calls down into mheap
+// (never with its lock held); never touches a cache's fast-path state.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "heap/span.hpp"
+
+namespace mgc::internal {
+
+class MCentral {
+ public:
+  constexpr MCentral() = default;
+
+  // A span of this class with at least one free slot, now owned by c: from
+  // the partial list, else fresh from mheap. nullptr when out of memory.
+  MSpan* cache_span(MCache* c, int spc);
+
+  // The owner gives s back: pending frees are merged, then s goes on a
+  // list, or back to mheap when no slot is allocated.
+  void uncache_span(MSpan* s);
+
+  // A free() recorded the first pending free of s since its last merge.
+  void notify_pending(MSpan* s);
+
+  // Merge pending frees of unowned spans; free spans with no allocated
+  // slot to mheap. Returns how many spans went back.
+  std::size_t reclaim();
+
+  // Expensive consistency check of both lists and their spans.
+  void check();
+
+  std::size_t partial_count();
+  std::size_t full_count();
+
+  // Slots freed by this list's merges (for tiny spans: blocks whose
+  // objects were all freed; other frees are counted by free()).
+  std::uint64_t merged_slots() const { return merged_.load(std::memory_order_relaxed); }
+
+ private:
+  void merge(MSpan* s);  // lock held, s unowned
+
+  std::atomic<std::uint64_t> merged_{0};
+  std::mutex lock_;
+  SpanList partial_;
+  SpanList full_;
+};
+
+// The central list of span class spc.
+MCentral& mcentral(int spc);
+
+// reclaim() over every span class: run before the heap grows.
+std::size_t reclaim_empty_spans();
+
+// Merge s's pending frees into its alloc_bits. The caller is s's owner or
+// holds s's central lock while s is unowned. In tiny spans a pending bit
+// asks for a block to be examined: a block all of whose objects are freed
+// is released, except current_tiny (the owner's current block, or -1),
+// whose pending bit stays for a later merge. cached is the owner's
+// remaining alloc_cache for chunk word cached_word: a pending free of a
+// slot still in it was never allocated, a fatal error. Returns slots freed.
+std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std::size_t cached_word);
+
+// Release tiny block b of s whose objects are all freed, if they are:
+// reset its masks and return true. Owner or central lock holder only.
+bool tiny_block_reclaimable(MSpan* s, std::size_t b);
+
+}  // namespace mgc::internal

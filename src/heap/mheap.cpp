@@ -1,0 +1,143 @@
+#include "heap/mheap.hpp"
+
+#include <new>
+
+#include "heap/meta_alloc.hpp"
+#include "os/fatal.hpp"
+
+namespace mgc::internal {
+
+namespace {
+constinit MHeap g_heap;
+}
+
+MHeap& mheap() { return g_heap; }
+
+MSpan* MHeap::new_record() {
+  void* mem = free_records_;
+  if (mem != nullptr) {
+    free_records_ = free_records_->next;
+  } else {
+    mem = meta_alloc(sizeof(MSpan));
+    if (mem == nullptr) return nullptr;
+  }
+  return ::new (mem) MSpan();
+}
+
+MSpan* MHeap::alloc_small_span(int spc) {
+  const int cls = spc / kNumKinds;
+  const auto kind = static_cast<Kind>(spc % kNumKinds);
+  const std::size_t npages = kClassToAllocNPages[cls];
+  const std::uint32_t elem = kClassToSize[cls];
+  const auto nelems = static_cast<std::uint32_t>(npages * kPageSize / elem);
+  // Side tables first, outside the heap lock.
+  const TypeInfo** records = nullptr;
+  TinyMasks* tiny = nullptr;
+  if (kind == Kind::kTyped) {
+    records = static_cast<const TypeInfo**>(meta_alloc(nelems * sizeof(void*)));
+    if (records == nullptr) return nullptr;
+  } else if (kind == Kind::kTiny) {
+    tiny = static_cast<TinyMasks*>(meta_alloc(sizeof(TinyMasks)));
+    if (tiny == nullptr) return nullptr;
+  }
+  std::lock_guard<std::mutex> g(lock_);
+  bool need_zero = false;
+  const std::uintptr_t base = pages_.alloc(npages, &need_zero);
+  MSpan* s = base != 0 ? new_record() : nullptr;
+  if (s == nullptr) {
+    if (base != 0) pages_.free(base, npages);
+    meta_free(records, nelems * sizeof(void*));
+    meta_free(tiny, sizeof(TinyMasks));
+    return nullptr;
+  }
+  s->base = base;
+  s->npages = npages;
+  s->elem_size = elem;
+  s->nelems = nelems;
+  s->div_magic = kClassToDivMagic[cls];
+  s->span_class = static_cast<std::uint16_t>(spc);
+  s->kind = kind;
+  s->need_zero = need_zero;
+  s->type_records = records;
+  s->tiny = tiny;
+  s->state.store(SpanState::kSmall, std::memory_order_relaxed);
+  publish(s);
+  return s;
+}
+
+MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero) {
+  std::lock_guard<std::mutex> g(lock_);
+  const std::uintptr_t base = pages_.alloc(npages, need_zero);
+  if (base == 0) return nullptr;
+  MSpan* s = new_record();
+  if (s == nullptr) {
+    pages_.free(base, npages);
+    return nullptr;
+  }
+  s->base = base;
+  s->npages = npages;
+  const std::size_t bytes = npages * kPageSize;
+  s->elem_size = bytes > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(bytes);
+  s->nelems = 1;
+  s->div_magic = 0;  // every offset is slot 0
+  s->span_class = 0;
+  s->kind = kind;
+  s->need_zero = *need_zero;
+  s->large_size = size;
+  s->alloc_bits[0].store(1, std::memory_order_relaxed);
+  s->alloc_count = 1;
+  s->state.store(SpanState::kLarge, std::memory_order_relaxed);
+  publish(s);
+  return s;
+}
+
+void MHeap::publish(MSpan* s) {
+  // The release stores in set_spans make the record's fields visible to
+  // any thread that finds the span through the map.
+  arenas_.set_spans(s->base, s->npages, s);
+  inuse_pages_ += s->npages;
+}
+
+void MHeap::free_span(MSpan* s) {
+  const TypeInfo** records = s->type_records;
+  TinyMasks* tiny = s->tiny;
+  const std::size_t nelems = s->nelems;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    if (s->state.load(std::memory_order_relaxed) == SpanState::kFree)
+      fatal("span %#lx freed twice", static_cast<unsigned long>(s->base));
+    arenas_.set_spans(s->base, s->npages, nullptr);
+    pages_.free(s->base, s->npages);
+    inuse_pages_ -= s->npages;
+    s->state.store(SpanState::kFree, std::memory_order_release);
+    s->next = free_records_;
+    free_records_ = s;
+  }
+  meta_free(records, nelems * sizeof(void*));
+  meta_free(tiny, sizeof(TinyMasks));
+}
+
+bool MHeap::has_free_pages(std::size_t npages) {
+  std::lock_guard<std::mutex> g(lock_);
+  return pages_.free_bytes() >= npages * kPageSize;
+}
+
+HeapPageStats MHeap::page_stats() {
+  std::lock_guard<std::mutex> g(lock_);
+  return {pages_.reserved_bytes(), pages_.committed_bytes(), pages_.free_bytes(), inuse_pages_ * kPageSize};
+}
+
+void MHeap::set_huge_pages(bool on) {
+  std::lock_guard<std::mutex> g(lock_);
+  pages_.set_huge_pages(on);
+}
+
+void MHeap::check() {
+  std::lock_guard<std::mutex> g(lock_);
+  pages_.check();
+  if (inuse_pages_ * kPageSize + pages_.free_bytes() != pages_.committed_bytes())
+    fatal("heap: %zu in-use pages and %zu free bytes do not add up to %zu committed bytes", inuse_pages_,
+          pages_.free_bytes(), pages_.committed_bytes());
+}
+
+}  // namespace mgc::internal

@@ -1,0 +1,77 @@
+// MHeap: spans out of pages (Go: mheap.go).
+//
+// mheap turns runs of pages from the page allocator into spans: small
+// spans of one span class, cut into slots, and large spans holding one
+// object above kMaxSmallSize. It publishes each span in the page -> span
+// map when the span is made and clears it when the span is freed, and it
+// keeps the span records and their side tables (type records, tiny masks).
+//
+// Owns: the heap lock, the arena map, the page allocator, span records.
+// The heap lock is taken only on these slow paths: making and freeing a
+// span, and reading page statistics. It is never held while calling into
+// mcentral or mcache (they are above this layer).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "heap/arena.hpp"
+#include "heap/page_alloc.hpp"
+#include "heap/span.hpp"
+
+namespace mgc::internal {
+
+struct HeapPageStats {
+  std::size_t reserved_bytes;
+  std::size_t committed_bytes;
+  std::size_t free_bytes;
+  std::size_t inuse_bytes;  // pages in spans
+};
+
+class MHeap {
+ public:
+  constexpr MHeap() = default;
+
+  // A fresh span of span class spc (small), owner unset, every slot free.
+  // nullptr when the OS refuses memory. Takes the heap lock.
+  MSpan* alloc_small_span(int spc);
+
+  // A span of npages holding one large object of size bytes and kind.
+  // Takes the heap lock. *need_zero: the pages may hold old data.
+  MSpan* alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero);
+
+  // Return a span's pages and record. The span must no longer be reachable
+  // through any cache or central list. Takes the heap lock.
+  void free_span(MSpan* s);
+
+  // The span whose pages contain addr, or nullptr. No lock.
+  MSpan* span_of(std::uintptr_t addr) const { return arenas_.span_of(addr); }
+  bool in_heap_range(std::uintptr_t addr) const { return arenas_.in_heap_range(addr); }
+
+  // Could npages be had without growing the heap? (Free pages may be
+  // fragmented, so "yes" is a hint.) Takes the heap lock.
+  bool has_free_pages(std::size_t npages);
+
+  HeapPageStats page_stats();
+  void set_huge_pages(bool on);
+
+  // Expensive consistency check of the page allocator and the map.
+  void check();
+
+ private:
+  MSpan* new_record();  // heap lock held
+  void publish(MSpan* s);
+
+  std::mutex lock_;
+  ArenaMap arenas_;
+  PageAlloc pages_{&arenas_};
+  MSpan* free_records_ = nullptr;  // recycled span records, via next
+  std::size_t inuse_pages_ = 0;
+};
+
+// The process-wide heap.
+MHeap& mheap();
+
+}  // namespace mgc::internal

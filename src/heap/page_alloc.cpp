@@ -1,0 +1,184 @@
+#include "heap/page_alloc.hpp"
+
+#include "heap/meta_alloc.hpp"
+#include "os/fatal.hpp"
+#include "os/mem.hpp"
+
+namespace mgc::internal {
+namespace {
+
+inline bool test_bit(const std::uint64_t* bits, std::size_t i) { return (bits[i / 64] >> (i % 64)) & 1; }
+
+void set_range(std::uint64_t* bits, std::size_t from, std::size_t n, bool value) {
+  for (std::size_t i = from; i < from + n;) {
+    if (i % 64 == 0 && i + 64 <= from + n) {
+      bits[i / 64] = value ? ~std::uint64_t{0} : 0;
+      i += 64;
+      continue;
+    }
+    if (value) {
+      bits[i / 64] |= std::uint64_t{1} << (i % 64);
+    } else {
+      bits[i / 64] &= ~(std::uint64_t{1} << (i % 64));
+    }
+    i++;
+  }
+}
+
+bool any_in_range(const std::uint64_t* bits, std::size_t from, std::size_t n) {
+  for (std::size_t i = from; i < from + n; i++)
+    if (test_bit(bits, i)) return true;
+  return false;
+}
+
+std::size_t bitmap_bytes(std::size_t npages) { return (npages + 63) / 64 * sizeof(std::uint64_t); }
+
+}  // namespace
+
+std::uintptr_t PageAlloc::find(PageChunk* c, std::size_t npages) {
+  // First fit over the free bitmap, skipping full and empty words whole.
+  const std::size_t words = (c->committed + 63) / 64;
+  std::size_t run_start = 0, run_len = 0;
+  bool first_free_seen = false;
+  for (std::size_t w = c->search_from; w < words; w++) {
+    const std::uint64_t x = c->free_bits[w];
+    if (x != 0 && !first_free_seen) {
+      first_free_seen = true;
+      c->search_from = w;
+    }
+    if (x == ~std::uint64_t{0}) {
+      if (run_len == 0) run_start = w * 64;
+      run_len += 64;
+    } else if (x == 0) {
+      run_len = 0;
+    } else {
+      for (std::size_t b = 0; b < 64; b++) {
+        if ((x >> b) & 1) {
+          if (run_len == 0) run_start = w * 64 + b;
+          run_len++;
+          if (run_len >= npages) break;
+        } else {
+          run_len = 0;
+        }
+      }
+    }
+    if (run_len >= npages) {
+      set_range(c->free_bits, run_start, npages, false);
+      free_pages_ -= npages;
+      return c->base + run_start * kPageSize;
+    }
+  }
+  if (!first_free_seen) c->search_from = words;
+  return 0;
+}
+
+std::uintptr_t PageAlloc::alloc(std::size_t npages, bool* need_zero) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (free_pages_ >= npages) {
+      for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
+        if (std::uintptr_t a = find(c, npages)) {
+          const std::size_t first = (a - c->base) / kPageSize;
+          *need_zero = any_in_range(c->dirty_bits, first, npages);
+          set_range(c->dirty_bits, first, npages, true);  // in use: will be written
+          return a;
+        }
+      }
+    }
+    if (attempt == 0 && !grow(npages)) return 0;
+  }
+  return 0;
+}
+
+void PageAlloc::free(std::uintptr_t base, std::size_t npages) {
+  PageChunk* c = chunk_of(base);
+  if (c == nullptr) fatal("page allocator: free of %#lx, outside the heap", static_cast<unsigned long>(base));
+  const std::size_t first = (base - c->base) / kPageSize;
+  for (std::size_t i = first; i < first + npages; i++)
+    if (test_bit(c->free_bits, i)) fatal("page allocator: page %#lx freed twice", c->base + i * kPageSize);
+  set_range(c->free_bits, first, npages, true);
+  if (first / 64 < c->search_from) c->search_from = first / 64;
+  free_pages_ += npages;
+}
+
+PageChunk* PageAlloc::chunk_of(std::uintptr_t addr) const {
+  for (PageChunk* c = chunks_; c != nullptr; c = c->next)
+    if (addr >= c->base && addr < c->base + c->npages * kPageSize) return c;
+  return nullptr;
+}
+
+bool PageAlloc::grow(std::size_t npages) {
+  const std::size_t step = npages > kMinGrowthPages ? npages : kMinGrowthPages;
+  // Extend a chunk whose committed part ends in free pages or has room.
+  for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
+    if (c->npages - c->committed < npages) continue;
+    // Free pages at the committed end combine with the new ones.
+    std::size_t tail_free = 0;
+    while (tail_free < c->committed && tail_free < npages && test_bit(c->free_bits, c->committed - 1 - tail_free))
+      tail_free++;
+    std::size_t want = npages - tail_free;
+    if (want < kMinGrowthPages) want = kMinGrowthPages;
+    if (want > c->npages - c->committed) want = c->npages - c->committed;
+    if (!os::commit(reinterpret_cast<void*>(c->base + c->committed * kPageSize), want * kPageSize)) return false;
+    set_range(c->free_bits, c->committed, want, true);
+    c->committed += want;
+    committed_pages_ += want;
+    free_pages_ += want;
+    return true;
+  }
+  // A new chunk of whole arenas.
+  const std::size_t arena_pages = kPagesPerArena;
+  if (step > (std::size_t{1} << (kAddressBits - kPageShift))) return false;
+  const std::size_t chunk_pages = (step + arena_pages - 1) / arena_pages * arena_pages;
+  void* mem = os::reserve(chunk_pages * kPageSize, kArenaSize);
+  if (mem == nullptr) return false;
+  auto* c = static_cast<PageChunk*>(meta_alloc(sizeof(PageChunk)));
+  if (c == nullptr) return false;
+  c->base = reinterpret_cast<std::uintptr_t>(mem);
+  c->npages = chunk_pages;
+  const std::size_t bm = bitmap_bytes(chunk_pages);
+  if (bm <= kMaxMetaBlock) {
+    c->free_bits = static_cast<std::uint64_t*>(meta_alloc(bm));
+    c->dirty_bits = static_cast<std::uint64_t*>(meta_alloc(bm));
+  } else {
+    c->free_bits = static_cast<std::uint64_t*>(os::map_metadata(bm));
+    c->dirty_bits = static_cast<std::uint64_t*>(os::map_metadata(bm));
+  }
+  if (c->free_bits == nullptr || c->dirty_bits == nullptr) return false;
+  if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
+  if (huge_pages_) os::advise_huge_pages(mem, chunk_pages * kPageSize);
+  const std::size_t want = step < chunk_pages ? step : chunk_pages;
+  if (!os::commit(mem, want * kPageSize)) {
+    // Keep the chunk (its address space is cheap) for a later, smaller try.
+    c->next = chunks_;
+    chunks_ = c;
+    reserved_pages_ += chunk_pages;
+    return false;
+  }
+  set_range(c->free_bits, 0, want, true);
+  c->committed = want;
+  c->next = chunks_;
+  chunks_ = c;
+  reserved_pages_ += chunk_pages;
+  committed_pages_ += want;
+  free_pages_ += want;
+  return true;
+}
+
+void PageAlloc::check() const {
+  std::size_t reserved = 0, committed = 0, free = 0;
+  for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
+    reserved += c->npages;
+    committed += c->committed;
+    for (std::size_t i = 0; i < c->npages; i++) {
+      if (test_bit(c->free_bits, i)) {
+        if (i >= c->committed) fatal("page allocator: uncommitted page %zu of chunk %#lx is free", i, c->base);
+        free++;
+      }
+    }
+  }
+  if (reserved != reserved_pages_ || committed != committed_pages_ || free != free_pages_)
+    fatal("page allocator: counts (reserved %zu, committed %zu, free %zu) disagree with bitmaps (%zu, %zu, %zu)",
+          reserved_pages_, committed_pages_, free_pages_, reserved, committed, free);
+}
+
+}  // namespace mgc::internal

@@ -1,0 +1,70 @@
+// The page allocator: which 8 KiB pages of the heap are free, and runs of
+// them for new spans (Go: mpagealloc.go, simplified to bitmaps).
+//
+// The heap's address space is a list of chunks, each a reservation of one
+// or more whole arenas. A chunk is committed from its start upward in steps
+// of at least kMinGrowth; committed pages are free or in use, tracked by a
+// bitmap, so freeing coalesces for free (a run is just consecutive bits).
+// A second bitmap remembers which free pages may hold old data, so a span
+// made of never-used pages skips zeroing.
+//
+// Owns: the chunks and their bitmaps. The heap lock must be held for every
+// call. Never touches the page -> span map or span records.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "heap/arena.hpp"
+
+namespace mgc::internal {
+
+// Heap growth step: at least 1 MiB of pages at a time, so that the OS is
+// asked rarely and the page fault cost is what it is.
+inline constexpr std::size_t kMinGrowthPages = (1 << 20) / kPageSize;
+
+struct PageChunk {
+  std::uintptr_t base = 0;
+  std::size_t npages = 0;               // reserved pages (whole arenas)
+  std::size_t committed = 0;            // pages [0, committed) are committed
+  std::uint64_t* free_bits = nullptr;   // bit set: committed and free
+  std::uint64_t* dirty_bits = nullptr;  // bit set: may hold old data
+  std::size_t search_from = 0;          // no free page below this word
+  PageChunk* next = nullptr;
+};
+
+class PageAlloc {
+ public:
+  explicit constexpr PageAlloc(ArenaMap* arenas) : arenas_(arenas) {}
+
+  // A run of npages free pages, marked in use, growing the heap when none
+  // is free. 0 when the OS refuses. *need_zero: some page may hold old data.
+  std::uintptr_t alloc(std::size_t npages, bool* need_zero);
+
+  // Return the run [base, base + npages pages) to the free pool.
+  void free(std::uintptr_t base, std::size_t npages);
+
+  // Use transparent huge pages for new chunks (MADV_HUGEPAGE).
+  void set_huge_pages(bool on) { huge_pages_ = on; }
+
+  std::size_t reserved_bytes() const { return reserved_pages_ * kPageSize; }
+  std::size_t committed_bytes() const { return committed_pages_ * kPageSize; }
+  std::size_t free_bytes() const { return free_pages_ * kPageSize; }
+
+  // Expensive consistency check (debug): counts match the bitmaps.
+  void check() const;
+
+ private:
+  std::uintptr_t find(PageChunk* c, std::size_t npages);
+  bool grow(std::size_t npages);
+  PageChunk* chunk_of(std::uintptr_t addr) const;
+
+  ArenaMap* arenas_;
+  PageChunk* chunks_ = nullptr;
+  std::size_t reserved_pages_ = 0;
+  std::size_t committed_pages_ = 0;
+  std::size_t free_pages_ = 0;
+  bool huge_pages_ = false;
+};
+
+}  // namespace mgc::internal

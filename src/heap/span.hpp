@@ -1,0 +1,127 @@
+// MSpan: a run of pages, either cut into equal slots of one span class or
+// holding one large object (Go: mspan in mheap.go).
+//
+// Slot state lives out of band, in bitmaps beside the span record:
+//   alloc_bits    bit set: the slot is allocated, or reserved by the cache
+//                 that owns the span (it sits in that cache's alloc_cache).
+//   pending_free  bit set: free() released the slot (or, in a tiny span,
+//                 asks for the block to be examined) and the span's owner,
+//                 or its central list, has not merged it into alloc_bits.
+// A slot is free exactly when its alloc_bits bit is clear.
+//
+// Who may write what:
+//   - base, npages, elem_size, nelems, div_magic, span_class, kind, the
+//     side tables: set by mheap when the span is made (heap lock), then
+//     read-only until the span is freed.
+//   - alloc_bits, alloc_count, need_zero, chunk scanning: the owner, which
+//     is the MCache that caches the span, or its MCentral's lock holder
+//     when owner == nullptr. alloc_bits are atomics only because free()
+//     reads them from any thread to validate a pointer; the owner writes
+//     them with plain (relaxed) loads and stores, never read-modify-writes.
+//   - pending_free, pending: any thread, with atomic read-modify-writes.
+//   - tiny->alloc_mask, tiny->local_freed: the owner only.
+//     tiny->remote_freed: any thread, atomically.
+//   - next, prev, list: the lock of the list the span is on.
+// Owns: nothing beyond its own record and side tables. Never takes a lock.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "mallocgc/internal/cache_front.hpp"
+
+namespace mgc::internal {
+
+struct TypeInfo;
+struct MCache;
+
+inline constexpr std::size_t kMaxObjsPerSpan = kPageSize / 8;  // class 8 in one page
+inline constexpr std::size_t kBitmapWords = kMaxObjsPerSpan / 64;
+inline constexpr std::size_t kMaxTinyBlocks = kPageSize / kTinySize;
+
+enum class SpanState : std::uint8_t {
+  kFree = 0,     // record not in use
+  kSmall = 1,    // slots of a size class
+  kLarge = 2,    // one large object
+  kFreeing = 3,  // a large object being freed (claimed by one free())
+};
+
+// Tiny spans: per 16-byte block, where objects start (bit k: byte k) and
+// which of them free() has released, by the owner or by other threads.
+struct TinyMasks {
+  std::uint16_t alloc_mask[kMaxTinyBlocks];
+  std::uint16_t local_freed[kMaxTinyBlocks];
+  std::atomic<std::uint16_t> remote_freed[kMaxTinyBlocks];
+};
+
+struct SpanList;
+
+struct MSpan {
+  std::uintptr_t base = 0;
+  std::size_t npages = 0;
+  std::uint32_t elem_size = 0;   // bytes per slot; a large span: its whole size (capped)
+  std::uint32_t nelems = 0;      // slots; 1 for a large span
+  std::uint32_t div_magic = 0;   // slot index = offset * div_magic >> 32
+  std::uint16_t span_class = 0;  // 0 for large spans
+  Kind kind = Kind::kNoscan;
+  std::atomic<SpanState> state{SpanState::kFree};
+  bool need_zero = false;         // free slots may hold old data
+  std::uint32_t alloc_count = 0;  // bits set in alloc_bits
+
+  std::atomic<std::uint64_t> alloc_bits[kBitmapWords];
+  std::atomic<std::uint64_t> pending_free[kBitmapWords];
+  // 1 once a free has been recorded in pending_free and not merged since;
+  // the 0 -> 1 transition tells the freer to notify the central list.
+  std::atomic<std::uint32_t> pending{0};
+  // The cache that owns the span, or nullptr while it is on a central list.
+  // Written under the central lock.
+  std::atomic<MCache*> owner{nullptr};
+
+  const TypeInfo** type_records = nullptr;           // typed spans: one per slot
+  TinyMasks* tiny = nullptr;                         // tiny spans
+  std::atomic<const TypeInfo*> large_type{nullptr};  // large typed object
+  std::size_t large_size = 0;                        // large: requested bytes
+
+  MSpan* next = nullptr;
+  MSpan* prev = nullptr;
+  SpanList* list = nullptr;
+
+  bool is_large() const { return span_class == 0; }
+  std::uintptr_t limit() const { return base + npages * kPageSize; }
+  std::uintptr_t slot_address(std::size_t i) const { return base + i * elem_size; }
+
+  // Index of the slot holding addr (addr inside the span). No division.
+  std::size_t object_index(std::uintptr_t addr) const {
+    return static_cast<std::size_t>(((addr - base) * static_cast<std::uint64_t>(div_magic)) >> 32);
+  }
+
+  // Bits of chunk word w that are real slots (the last word may be partial).
+  std::uint64_t valid_mask(std::size_t w) const {
+    const std::size_t first = w * 64;
+    if (first + 64 <= nelems) return ~std::uint64_t{0};
+    return first >= nelems ? 0 : (std::uint64_t{1} << (nelems - first)) - 1;
+  }
+  std::size_t bitmap_words() const { return (nelems + 63) / 64; }
+
+  bool is_allocated(std::size_t i) const {
+    return (alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
+  }
+
+  // Expensive consistency check (debug-malloc and tests): aborts with a
+  // message when the span's fields disagree. Owner or lock holder only.
+  void check() const;
+};
+
+// An intrusive doubly linked list of spans. The owner's lock protects it.
+struct SpanList {
+  MSpan* first = nullptr;
+  std::size_t count = 0;
+
+  void push(MSpan* s);
+  void remove(MSpan* s);
+  MSpan* pop();
+  bool empty() const { return first == nullptr; }
+};
+
+}  // namespace mgc::internal

@@ -1,0 +1,34 @@
+#include "os/mem.hpp"
+
+#include <sys/mman.h>
+
+namespace mgc::internal::os {
+
+void* reserve(std::size_t size, std::size_t align) {
+  // Over-reserve by align, then trim both ends so the kept part is aligned.
+  const std::size_t total = size + align;
+  if (total < size) return nullptr;
+  void* raw = ::mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + align - 1) & ~(align - 1);
+  if (aligned > start) ::munmap(raw, aligned - start);
+  const std::uintptr_t end = start + total;
+  if (end > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
+  return reinterpret_cast<void*>(aligned);
+}
+
+bool commit(void* p, std::size_t size) { return ::mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
+
+void release(void* p, std::size_t size) { ::madvise(p, size, MADV_DONTNEED); }
+
+void advise_huge_pages(void* p, std::size_t size) { ::madvise(p, size, MADV_HUGEPAGE); }
+
+void* map_metadata(std::size_t size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void unmap(void* p, std::size_t size) { ::munmap(p, size); }
+
+}  // namespace mgc::internal::os

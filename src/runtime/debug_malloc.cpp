@@ -1,0 +1,62 @@
+#include "runtime/debug_malloc.hpp"
+
+#include "heap/mcentral.hpp"
+#include "heap/mheap.hpp"
+#include "os/fatal.hpp"
+#include "runtime/thread_cache.hpp"
+
+namespace mgc::internal {
+
+namespace {
+__thread bool tls_in_malloc __attribute__((tls_model("initial-exec")));
+
+[[noreturn]] void deadlock(const char* what) {
+  fatal(
+      "malloc deadlock: %s entered while this thread is already inside the allocator "
+      "(re-entered from the allocator's own slow path or from a signal handler that interrupted it)",
+      what);
+}
+}  // namespace
+
+void (*debug_slow_path_hook)() = nullptr;
+
+void debug_malloc_enter(CacheFront* c) {
+  if (tls_in_malloc) deadlock("allocation");
+  tls_in_malloc = true;
+  if (c == &g_empty_cache) {
+    if (c->tiny != 0 || c->tiny_offset != kTinySize) fatal("cache: the shared empty cache was written to");
+    return;
+  }
+  auto* mc = reinterpret_cast<MCache*>(c);
+  mc->check(kTinySpanClass);
+}
+
+void debug_malloc_exit(CacheFront* c, int span_class) {
+  if (!tls_in_malloc) fatal("malloc: leaving the allocator without having entered it");
+  if (c != &g_empty_cache) reinterpret_cast<MCache*>(c)->check(span_class);
+  tls_in_malloc = false;
+}
+
+void SlowPathScope::leave() {
+  if (debug_slow_path_hook != nullptr) debug_slow_path_hook();
+  if (cache_ != nullptr) cache_->check(spc_);
+  tls_in_malloc = false;
+}
+
+void debug_free_enter() {
+  if constexpr (kDebugMalloc) {
+    if (tls_in_malloc) deadlock("free");
+    tls_in_malloc = true;
+  }
+}
+
+void debug_free_exit() {
+  if constexpr (kDebugMalloc) tls_in_malloc = false;
+}
+
+void check_heap() {
+  for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).check();
+  mheap().check();
+}
+
+}  // namespace mgc::internal

@@ -1,0 +1,107 @@
+// mgc::free: explicit release of one object (Boehm's GC_FREE), from any
+// thread.
+//
+// A pointer is checked before anything changes: it must lie in an in-use
+// span (page -> span map), be the start of a slot (or of a tiny object in
+// its block), and the slot must be allocated and not already freed.
+// Anything else aborts with a message that names the address.
+//
+// The owner thread of the span returns the slot straight to its cache (no
+// atomic operation); other threads record it in the span's pending_free
+// bitmap with an atomic OR and, the first time since the last merge, tell
+// the span's central list, which makes a full span available again.
+//
+// Owns: nothing. Calls into the heap layer.
+#include <bit>
+
+#include "heap/mcentral.hpp"
+#include "heap/mheap.hpp"
+#include "mallocgc/mallocgc.hpp"
+#include "os/fatal.hpp"
+#include "runtime/debug_malloc.hpp"
+#include "runtime/thread_cache.hpp"
+
+namespace mgc {
+
+namespace {
+
+using internal::fatal;
+using internal::MSpan;
+
+void record_pending(MSpan* s, std::size_t i) {
+  const std::size_t w = i / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+  const std::uint64_t prev = s->pending_free[w].fetch_or(bit, std::memory_order_seq_cst);
+  if ((prev & bit) && s->kind != internal::Kind::kTiny)
+    fatal("free(%p): object freed twice", reinterpret_cast<void*>(s->slot_address(i)));
+  if (s->pending.exchange(1, std::memory_order_seq_cst) == 0) internal::mcentral(s->span_class).notify_pending(s);
+}
+
+void free_large(MSpan* s, std::uintptr_t a) {
+  if (a != s->base)
+    fatal("free(%p): not the start of a live object (inside the large object at %p)", reinterpret_cast<void*>(a),
+          reinterpret_cast<void*>(s->base));
+  // Claim the span: of two racing frees, one wins and the other reports.
+  auto expected = internal::SpanState::kLarge;
+  if (!s->state.compare_exchange_strong(expected, internal::SpanState::kFreeing, std::memory_order_acq_rel))
+    fatal("free(%p): object freed twice", reinterpret_cast<void*>(a));
+  internal::AllocCounters& g = internal::shared_counters();
+  g.large_frees.fetch_add(1, std::memory_order_relaxed);
+  g.large_free_bytes.fetch_add(s->npages * internal::kPageSize, std::memory_order_relaxed);
+  internal::mheap().free_span(s);
+}
+
+void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
+  const std::uintptr_t block = s->slot_address(b);
+  if (!s->is_allocated(b))
+    fatal("free(%p): not the start of a live object (free tiny block)", reinterpret_cast<void*>(block + off));
+  if (c != nullptr && c->spans[internal::kTinySpanClass] == s) {
+    c->owner_free_tiny(s, b, off);
+    return;
+  }
+  const auto bit = static_cast<std::uint16_t>(1u << off);
+  const std::uint16_t prev = s->tiny->remote_freed[b].fetch_or(bit, std::memory_order_acq_rel);
+  if (prev & bit) fatal("free(%p): object freed twice", reinterpret_cast<void*>(block + off));
+  // Whether the offset starts an object is checked when the block's owner
+  // (or its central list) examines it: the allocated-offset mask is theirs.
+  internal::shared_counters().tiny_frees.fetch_add(1, std::memory_order_relaxed);
+  record_pending(s, b);
+}
+
+}  // namespace
+
+void free(void* p) {
+  if (p == nullptr) return;
+  internal::debug_free_enter();
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  MSpan* s = internal::mheap().span_of(a);
+  if (s == nullptr) fatal("free(%p): not a live object of this heap (the address is not in any in-use span)", p);
+  const internal::SpanState st = s->state.load(std::memory_order_acquire);
+  if (st == internal::SpanState::kLarge) {
+    free_large(s, a);
+    internal::debug_free_exit();
+    return;
+  }
+  if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);
+  if (st != internal::SpanState::kSmall) fatal("free(%p): not a live object of this heap (span is free)", p);
+  const std::size_t i = s->object_index(a);
+  const std::uintptr_t slot = s->slot_address(i);
+  internal::MCache* c = internal::this_cache_if_any();
+  if (s->kind == internal::Kind::kTiny) {
+    free_tiny(s, i, static_cast<unsigned>(a - slot), c);
+    internal::debug_free_exit();
+    return;
+  }
+  if (a != slot)
+    fatal("free(%p): not the start of a live object (inside the object at %p)", p, reinterpret_cast<void*>(slot));
+  if (c != nullptr && c->spans[s->span_class] == s) {
+    c->owner_free(s, i);
+  } else {
+    if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
+    internal::shared_counters().nfree[s->span_class / internal::kNumKinds].fetch_add(1, std::memory_order_relaxed);
+    record_pending(s, i);
+  }
+  internal::debug_free_exit();
+}
+
+}  // namespace mgc

@@ -1,0 +1,142 @@
+// malloc: the front door of the allocator (Go: malloc.go).
+//
+// Objects up to kMaxSmallSize (32 KiB) are small; they round up to one of
+// the size classes in size_classes.hpp and come from spans cut into slots
+// of that size. A span class is (size class, kind), kinds being noscan,
+// conservative, typed and tiny, so a span holds objects of one kind and no
+// per-object header exists. Larger objects get a span of their own.
+//
+// Allocating a small object goes through a hierarchy of caches:
+//
+//   1. The thread's MCache exposes, per span class, up to 64 free slots of
+//      one span as a bitmap (alloc_cache). The inline fast path takes the
+//      lowest set bit: no lock, no atomic read-modify-write, no call.
+//   2. When the bitmap is empty, alloc_slow refills it from the next word
+//      of the same span's alloc_bits (MCache::refill), taking no lock.
+//   3. When the span is full, the cache gives it back to the MCentral of
+//      its span class and takes one with free slots (central lock).
+//   4. When the central list has none, MHeap makes a span from free pages
+//      (heap lock), first reclaiming wholly free spans from the central
+//      lists if the heap would otherwise grow.
+//   5. When no pages are free, the page allocator commits more of an arena
+//      or reserves a new one from the OS, at least 1 MiB at a time.
+//
+// Freeing (mgc::free) walks back: the owner thread of a span returns a
+// slot straight to its cache or the span's alloc_bits; any other thread
+// sets the slot's bit in the span's pending_free bitmap with an atomic OR,
+// and the span's owner or central list merges those bits later. A span
+// with no allocated slot goes back to MHeap, its pages to the page pool.
+//
+// Tiny objects (noscan, under 16 bytes) are packed into 16-byte blocks from
+// tiny spans. Each block records where its objects start; a block whose
+// objects are all freed is released as a whole.
+//
+// Zeroing: the fast path zeroes every object it hands out (a few stores).
+// Slow paths zero only when the span's free slots may hold old data
+// (MSpan::need_zero); memory fresh from the OS is already zero.
+//
+// The collector is not built yet: only mgc::free reclaims memory.
+#include <cstring>
+
+#include "heap/mcentral.hpp"
+#include "heap/mheap.hpp"
+#include "heap/type_info.hpp"
+#include "mallocgc/mallocgc.hpp"
+#include "os/fatal.hpp"
+#include "runtime/debug_malloc.hpp"
+#include "runtime/options.hpp"
+#include "runtime/thread_cache.hpp"
+
+namespace mgc::internal {
+
+namespace {
+
+// Larger requests fail at once: no machine here has 64 TiB to give, and
+// page arithmetic on them must not overflow.
+constexpr std::size_t kMaxAllocSize = std::size_t{1} << 46;
+
+void* alloc_large(std::size_t size, Kind kind, const TypeInfo* type) {
+  const std::size_t npages = (size + kPageSize - 1) / kPageSize;
+  if (!mheap().has_free_pages(npages)) reclaim_empty_spans();
+  bool need_zero = false;
+  MSpan* s = mheap().alloc_large_span(npages, size, kind, &need_zero);
+  if (s == nullptr) return nullptr;
+  if (type != nullptr) s->large_type.store(type, std::memory_order_relaxed);
+  if (need_zero) std::memset(reinterpret_cast<void*>(s->base), 0, npages * kPageSize);
+  AllocCounters& g = shared_counters();
+  g.large_mallocs.fetch_add(1, std::memory_order_relaxed);
+  g.large_malloc_bytes.fetch_add(npages * kPageSize, std::memory_order_relaxed);
+  return reinterpret_cast<void*>(s->base);
+}
+
+// One slot of span class spc from cache c, refilling as needed.
+void* alloc_small(MCache* c, int spc, const TypeInfo* type) {
+  const std::size_t elem = kClassToSize[spc / kNumKinds];
+  std::size_t slot = 0;
+  void* p = nullptr;
+  if (!next_free_fast(&c->front, spc, elem, &p, &slot)) {
+    if (!c->refill(spc)) return nullptr;
+    next_free_fast(&c->front, spc, elem, &p, &slot);
+  }
+  if (type != nullptr) static_cast<const TypeInfo**>(c->front.alloc[spc].aux)[slot] = type;
+  if (c->spans[spc]->need_zero) std::memset(p, 0, elem);
+  return p;
+}
+
+}  // namespace
+
+void* alloc_slow(std::size_t size, Kind kind) {
+  SlowPathScope scope;
+  if (size > kMaxAllocSize) return nullptr;
+  ensure_options();
+  if (size > kMaxSmallSize) return alloc_large(size, kind, nullptr);
+  MCache* c = this_cache();
+  if (c == nullptr) return nullptr;
+  const int spc = span_class(size_to_class(size == 0 ? 1 : size), kind);
+  scope.set_span_class(c, spc);
+  return alloc_small(c, spc, nullptr);
+}
+
+void* alloc_tiny_slow(std::size_t size) {
+  SlowPathScope scope;
+  ensure_options();
+  MCache* c = this_cache();
+  if (c == nullptr) return nullptr;
+  scope.set_span_class(c, kTinySpanClass);
+  // The thread may have had no cache (its tiny state was the empty
+  // cache's), or its chunk of blocks ran out: either way a new block.
+  if (!c->refill(kTinySpanClass)) return nullptr;
+  void* p = tiny_new_block(&c->front, size);
+  if (p == nullptr) fatal("tiny allocator: refill left no block");
+  return p;
+}
+
+void* alloc_typed_slow(const TypeInfo* type) {
+  SlowPathScope scope;
+  ensure_options();
+  if (type->size > kMaxSmallSize) return alloc_large(type->size, Kind::kTyped, type);
+  MCache* c = this_cache();
+  if (c == nullptr) return nullptr;
+  const int spc = span_class(size_to_class(type->size), Kind::kTyped);
+  scope.set_span_class(c, spc);
+  return alloc_small(c, spc, type);
+}
+
+void* alloc_aligned(std::size_t size, std::size_t align, Kind kind) {
+  debug_enter_slow();
+  SlowPathScope scope;
+  if (align == 0 || (align & (align - 1)) != 0 || align > kPageSize || size > kMaxAllocSize) return nullptr;
+  ensure_options();
+  if (size > kMaxSmallSize) return alloc_large(size, kind, nullptr);
+  int cls = size_to_class(size == 0 ? 1 : size);
+  while (cls < kNumSizeClasses && kClassToSize[cls] % align != 0) cls++;
+  if (cls == kNumSizeClasses) return alloc_large(size, kind, nullptr);  // pages are aligned enough
+  MCache* c = this_cache();
+  if (c == nullptr) return nullptr;
+  const Kind k = kind == Kind::kTiny ? Kind::kNoscan : kind;
+  const int spc = span_class(cls, k);
+  scope.set_span_class(c, spc);
+  return alloc_small(c, spc, nullptr);
+}
+
+}  // namespace mgc::internal

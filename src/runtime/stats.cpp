@@ -1,0 +1,85 @@
+// stats(): a snapshot of the heap's counters in the spirit of Go's
+// runtime.MemStats.
+//
+// Counters live where they are written without contention: in each
+// thread's cache (owner-written, settled for the calling thread first), in
+// the shared counters (exited threads, frees by non-owners, large objects),
+// and in the page allocator. A live thread's cached chunk is counted when
+// that thread next refills or exits, which bounds the lag of other
+// threads' figures to one chunk per size class.
+#include "heap/mcentral.hpp"
+#include "heap/mheap.hpp"
+#include "mallocgc/mallocgc.hpp"
+#include "runtime/thread_cache.hpp"
+
+namespace mgc {
+
+namespace {
+
+struct Sum {
+  std::uint64_t nmalloc[internal::kNumSizeClasses] = {};
+  std::uint64_t nfree[internal::kNumSizeClasses] = {};
+  std::uint64_t tiny_mallocs = 0, tiny_frees = 0, tiny_block_mallocs = 0, tiny_block_frees = 0;
+  std::uint64_t large_mallocs = 0, large_frees = 0, large_malloc_bytes = 0, large_free_bytes = 0;
+
+  void add(const internal::AllocCounters& c) {
+    auto ld = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
+    for (int i = 0; i < internal::kNumSizeClasses; i++) {
+      nmalloc[i] += ld(c.nmalloc[i]);
+      nfree[i] += ld(c.nfree[i]);
+    }
+    tiny_mallocs += ld(c.tiny_mallocs);
+    tiny_frees += ld(c.tiny_frees);
+    tiny_block_mallocs += ld(c.tiny_block_mallocs);
+    tiny_block_frees += ld(c.tiny_block_frees);
+    large_mallocs += ld(c.large_mallocs);
+    large_frees += ld(c.large_frees);
+    large_malloc_bytes += ld(c.large_malloc_bytes);
+    large_free_bytes += ld(c.large_free_bytes);
+  }
+};
+
+// Another thread's mallocs may not be counted yet when its objects' frees
+// already are (see above): never report a negative amount.
+std::uint64_t in_use(std::uint64_t allocated, std::uint64_t freed) { return allocated > freed ? allocated - freed : 0; }
+
+}  // namespace
+
+Stats stats() {
+  if (internal::MCache* self = internal::this_cache_if_any()) self->settle();
+  // Merge the pending frees of spans no cache owns, as Go's ReadMemStats
+  // settles its counters, so freed memory shows as freed; wholly free
+  // spans go back to the page heap on the way.
+  internal::reclaim_empty_spans();
+  Sum sum;
+  Stats st;
+  st.num_threads = internal::for_each_cache([&sum](const internal::MCache& c) { sum.add(c.counters); });
+  sum.add(internal::shared_counters());
+  sum.tiny_block_frees += internal::mcentral(internal::kTinySpanClass).merged_slots();
+  for (int i = 1; i < internal::kNumSizeClasses; i++) {
+    SizeClassStats& b = st.by_size[i];
+    b.size = internal::kClassToSize[i];
+    b.mallocs = sum.nmalloc[i];
+    b.frees = sum.nfree[i];
+    st.mallocs += b.mallocs;
+    st.frees += b.frees;
+    st.heap_alloc += in_use(b.mallocs, b.frees) * b.size;
+  }
+  st.tiny_mallocs = sum.tiny_mallocs;
+  st.tiny_frees = sum.tiny_frees;
+  st.mallocs += sum.tiny_mallocs + sum.large_mallocs;
+  st.frees += sum.tiny_frees + sum.large_frees;
+  st.large_mallocs = sum.large_mallocs;
+  st.large_frees = sum.large_frees;
+  st.heap_objects = in_use(st.mallocs, st.frees);
+  st.heap_alloc += in_use(sum.tiny_block_mallocs, sum.tiny_block_frees) * internal::kTinySize;
+  st.heap_alloc += in_use(sum.large_malloc_bytes, sum.large_free_bytes);
+  const internal::HeapPageStats ps = internal::mheap().page_stats();
+  st.heap_sys = ps.committed_bytes;
+  st.heap_reserved = ps.reserved_bytes;
+  st.heap_inuse = ps.inuse_bytes;
+  st.heap_idle = ps.free_bytes;
+  return st;
+}
+
+}  // namespace mgc

@@ -1,0 +1,125 @@
+#include "runtime/thread_cache.hpp"
+
+#include <pthread.h>
+
+#include <mutex>
+#include <new>
+
+#include "heap/meta_alloc.hpp"
+#include "os/fatal.hpp"
+
+namespace mgc::internal {
+
+namespace {
+std::uint16_t g_empty_tiny_mask;  // never written: the empty cache has no block
+}
+
+// Every alloc_cache 0 and no tiny block: the fast path finds nothing here
+// and goes to the slow path, which gives the thread a cache of its own.
+// Never written by anyone.
+constinit CacheFront g_empty_cache = {0, kTinySize, &g_empty_tiny_mask, 0, {}};
+
+__thread CacheFront* tls_cache __attribute__((tls_model("initial-exec"))) = &g_empty_cache;
+
+namespace {
+
+struct Registry {
+  std::mutex lock;
+  MCache* first = nullptr;
+  MCache* pool = nullptr;  // released caches, linked through next
+  std::size_t count = 0;
+};
+
+constinit Registry g_registry;
+constinit AllocCounters g_shared;
+pthread_key_t g_exit_key;
+std::once_flag g_key_once;
+
+void fold_counters(const AllocCounters& from, AllocCounters& to) {
+  auto add = [](std::atomic<std::uint64_t>& dst, const std::atomic<std::uint64_t>& src) {
+    dst.fetch_add(src.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  };
+  for (int i = 0; i < kNumSizeClasses; i++) {
+    add(to.nmalloc[i], from.nmalloc[i]);
+    add(to.nfree[i], from.nfree[i]);
+  }
+  add(to.tiny_mallocs, from.tiny_mallocs);
+  add(to.tiny_frees, from.tiny_frees);
+  add(to.tiny_block_mallocs, from.tiny_block_mallocs);
+  add(to.tiny_block_frees, from.tiny_block_frees);
+  add(to.large_mallocs, from.large_mallocs);
+  add(to.large_frees, from.large_frees);
+  add(to.large_malloc_bytes, from.large_malloc_bytes);
+  add(to.large_free_bytes, from.large_free_bytes);
+}
+
+void release_cache(MCache* c) {
+  c->release_all();
+  if (tls_cache == &c->front) tls_cache = &g_empty_cache;
+  std::lock_guard<std::mutex> g(g_registry.lock);
+  fold_counters(c->counters, g_shared);
+  if (c->prev != nullptr) {
+    c->prev->next = c->next;
+  } else {
+    g_registry.first = c->next;
+  }
+  if (c->next != nullptr) c->next->prev = c->prev;
+  g_registry.count--;
+  c->next = g_registry.pool;
+  g_registry.pool = c;
+}
+
+// pthread key destructor: the thread is exiting. Allocation from a later
+// destructor creates a fresh cache and sets the key again, which pthread
+// honours for up to PTHREAD_DESTRUCTOR_ITERATIONS rounds.
+void on_thread_exit(void* arg) { release_cache(static_cast<MCache*>(arg)); }
+
+}  // namespace
+
+AllocCounters& shared_counters() { return g_shared; }
+
+MCache* this_cache() {
+  if (MCache* c = this_cache_if_any()) return c;
+  std::call_once(g_key_once, [] {
+    if (pthread_key_create(&g_exit_key, on_thread_exit) != 0) fatal("cannot create the thread-exit key");
+  });
+  void* mem;
+  {
+    std::lock_guard<std::mutex> g(g_registry.lock);
+    mem = g_registry.pool;
+    if (mem != nullptr) g_registry.pool = g_registry.pool->next;
+  }
+  if (mem == nullptr) {
+    static_assert(sizeof(MCache) <= kMaxMetaBlock);
+    mem = meta_alloc(sizeof(MCache));
+    if (mem == nullptr) return nullptr;
+  }
+  auto* c = ::new (mem) MCache();
+  c->reset();
+  {
+    std::lock_guard<std::mutex> g(g_registry.lock);
+    c->next = g_registry.first;
+    if (c->next != nullptr) c->next->prev = c;
+    c->prev = nullptr;
+    g_registry.first = c;
+    g_registry.count++;
+  }
+  tls_cache = &c->front;
+  pthread_setspecific(g_exit_key, c);
+  return c;
+}
+
+void release_this_cache() {
+  MCache* c = this_cache_if_any();
+  if (c == nullptr) return;
+  pthread_setspecific(g_exit_key, nullptr);
+  release_cache(c);
+}
+
+std::size_t for_each_cache_impl(void (*fn)(const MCache&, void*), void* arg) {
+  std::lock_guard<std::mutex> g(g_registry.lock);
+  for (MCache* c = g_registry.first; c != nullptr; c = c->next) fn(*c, arg);
+  return g_registry.count;
+}
+
+}  // namespace mgc::internal
