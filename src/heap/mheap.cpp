@@ -7,11 +7,7 @@
 
 namespace mgc::internal {
 
-namespace {
-constinit MHeap g_heap;
-}
-
-MHeap& mheap() { return g_heap; }
+constinit MHeap g_mheap;
 
 MSpan* MHeap::new_record() {
   void* mem = free_records_;

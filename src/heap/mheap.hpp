@@ -71,7 +71,8 @@ class MHeap {
   std::size_t inuse_pages_ = 0;
 };
 
-// The process-wide heap.
-MHeap& mheap();
+// The process-wide heap (constant-initialised, so usable before main).
+extern MHeap g_mheap;
+inline MHeap& mheap() { return g_mheap; }
 
 }  // namespace mgc::internal

@@ -43,16 +43,12 @@ void SlowPathScope::leave() {
   tls_in_malloc = false;
 }
 
-void debug_free_enter() {
-  if constexpr (kDebugMalloc) {
-    if (tls_in_malloc) deadlock("free");
-    tls_in_malloc = true;
-  }
+void debug_free_enter_checked() {
+  if (tls_in_malloc) deadlock("free");
+  tls_in_malloc = true;
 }
 
-void debug_free_exit() {
-  if constexpr (kDebugMalloc) tls_in_malloc = false;
-}
+void debug_free_exit_checked() { tls_in_malloc = false; }
 
 void check_heap() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).check();

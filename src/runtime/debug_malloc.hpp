@@ -44,8 +44,14 @@ class SlowPathScope {
 
 // free() entry and exit in debug-malloc builds: free re-entered into an
 // allocation (from a signal handler) is the same deadlock.
-void debug_free_enter();
-void debug_free_exit();
+void debug_free_enter_checked();
+void debug_free_exit_checked();
+inline void debug_free_enter() {
+  if constexpr (kDebugMalloc) debug_free_enter_checked();
+}
+inline void debug_free_exit() {
+  if constexpr (kDebugMalloc) debug_free_exit_checked();
+}
 
 // Run every expensive checker: central lists, spans, heap, page allocator.
 void check_heap();

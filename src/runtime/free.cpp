@@ -94,8 +94,22 @@ void free(void* p) {
   }
   if (a != slot)
     fatal("free(%p): not the start of a live object (inside the object at %p)", p, reinterpret_cast<void*>(slot));
-  if (c != nullptr && c->spans[s->span_class] == s) {
-    c->owner_free(s, i);
+  const int spc = s->span_class;
+  if (c != nullptr && c->spans[spc] == s) {
+    // The common case of a short-lived object: it came from the chunk this
+    // thread still caches, so it goes straight back into the chunk.
+    const std::size_t w = i / 64;
+    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    internal::AllocSlot& as = c->front.alloc[spc];
+    if (c->chunk_word[spc] == w && !(as.alloc_cache & bit) &&
+        !(s->pending_free[w].load(std::memory_order_relaxed) & bit)) {
+      as.alloc_cache |= bit;
+      c->chunk_avail[spc]++;
+      s->need_zero = true;
+      internal::bump(c->counters.nfree[spc / internal::kNumKinds]);
+    } else {
+      c->owner_free(s, i);
+    }
   } else {
     if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
     internal::shared_counters().nfree[s->span_class / internal::kNumKinds].fetch_add(1, std::memory_order_relaxed);
