@@ -1,5 +1,7 @@
 #include "heap/mcentral.hpp"
 
+#include <emmintrin.h>
+
 #include <bit>
 
 #include "heap/mheap.hpp"
@@ -13,21 +15,71 @@ constinit MCentral g_central[kNumSpanClasses];
 
 MCentral& mcentral(int spc) { return g_central[spc]; }
 
-bool tiny_block_reclaimable(MSpan* s, std::size_t b) {
+namespace {
+
+[[noreturn, gnu::cold]] void bad_tiny_free(MSpan* s, std::size_t b, std::uint16_t bad) {
+  const std::uintptr_t at = s->slot_address(b) + static_cast<unsigned>(std::countr_zero(static_cast<unsigned>(bad)));
+  fatal("free(%p): not the start of a live object (tiny block %#lx)", reinterpret_cast<void*>(at),
+        static_cast<unsigned long>(s->slot_address(b)));
+}
+
+// The test of tiny_block_reclaimable, inline for merge_pending's loop.
+inline bool tiny_block_done(MSpan* s, std::size_t b) {
   TinyMasks* t = s->tiny;
   const std::uint16_t alloc = t->alloc_mask[b];
-  const auto freed = static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_acquire));
-  if (freed & ~alloc) {
-    const std::uintptr_t bad =
-        s->slot_address(b) + static_cast<unsigned>(std::countr_zero(static_cast<unsigned>(freed & ~alloc)));
-    fatal("free(%p): not the start of a live object (tiny block %#lx)", reinterpret_cast<void*>(bad),
-          static_cast<unsigned long>(s->slot_address(b)));
-  }
+  const auto freed = static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_relaxed));
+  if (__builtin_expect((freed & ~alloc) != 0, 0)) bad_tiny_free(s, b, static_cast<std::uint16_t>(freed & ~alloc));
   if (alloc == 0 || freed != alloc) return false;
   t->alloc_mask[b] = 0;
   t->local_freed[b] = 0;
   t->remote_freed[b].store(0, std::memory_order_relaxed);
   return true;
+}
+
+// Of the tiny blocks of word w named by x, those whose objects are all
+// freed, with their masks reset. Eight blocks at a time with SSE2 (part of
+// x86-64): examining blocks one by one cost ~25 instructions a block, ~12
+// per 8-byte allocation when a batch of freed tiny objects is reused.
+// The exchange of the pending word (seq_cst) that produced x orders these
+// reads after the freers' updates of remote_freed, which precede their
+// pending bits; the vector load of remote_freed is 8 aligned 16-bit reads.
+std::uint64_t complete_tiny_blocks(MSpan* s, std::size_t w, std::uint64_t x) {
+  TinyMasks* t = s->tiny;
+  std::uint64_t done = 0;
+  for (unsigned g = 0; g < 8; g++) {
+    const auto sub = static_cast<unsigned>((x >> (g * 8)) & 0xFF);
+    if (sub == 0) continue;
+    const std::size_t first = w * 64 + g * 8;
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&t->alloc_mask[first]));
+    const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&t->local_freed[first]));
+    const __m128i r = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&t->remote_freed[first]));
+    const __m128i f = _mm_or_si128(l, r);
+    const __m128i zero = _mm_setzero_si128();
+    // Lanes with a freed bit where no object starts: a bad free.
+    const __m128i bad = _mm_cmpeq_epi16(_mm_andnot_si128(a, f), zero);
+    const auto bad_lanes = static_cast<unsigned>(~_mm_movemask_epi8(_mm_packs_epi16(bad, zero)) & 0xFF) & sub;
+    if (bad_lanes != 0) {
+      const std::size_t b = first + static_cast<std::size_t>(std::countr_zero(bad_lanes));
+      tiny_block_done(s, b);  // reports the address
+    }
+    const __m128i complete = _mm_andnot_si128(_mm_cmpeq_epi16(a, zero), _mm_cmpeq_epi16(a, f));
+    const auto lanes = static_cast<unsigned>(_mm_movemask_epi8(_mm_packs_epi16(complete, zero)) & 0xFF) & sub;
+    for (unsigned m = lanes; m != 0; m &= m - 1) {
+      const std::size_t b = first + static_cast<std::size_t>(std::countr_zero(m));
+      t->alloc_mask[b] = 0;
+      t->local_freed[b] = 0;
+      t->remote_freed[b].store(0, std::memory_order_relaxed);
+    }
+    done |= std::uint64_t{lanes} << (g * 8);
+  }
+  return done;
+}
+
+}  // namespace
+
+bool tiny_block_reclaimable(MSpan* s, std::size_t b) {
+  std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the freers' release
+  return tiny_block_done(s, b);
 }
 
 std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std::size_t cached_word) {
@@ -40,15 +92,12 @@ std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std
     std::uint64_t x = s->pending_free[w].exchange(0, std::memory_order_seq_cst);
     std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
     if (s->kind == Kind::kTiny) {
-      std::uint64_t keep = 0, release = 0;
-      for (std::uint64_t y = x; y != 0; y &= y - 1) {
-        const std::size_t b = w * 64 + static_cast<std::size_t>(std::countr_zero(y));
-        if (static_cast<long>(b) == current_tiny) {
-          keep |= y & -y;
-        } else if (tiny_block_reclaimable(s, b)) {
-          release |= y & -y;
-        }
+      std::uint64_t keep = 0;
+      if (current_tiny >= 0 && static_cast<std::size_t>(current_tiny) / 64 == w) {
+        keep = x & (std::uint64_t{1} << (current_tiny % 64));
+        x &= ~keep;
       }
+      const std::uint64_t release = complete_tiny_blocks(s, w, x);
       if (keep != 0) {
         s->pending_free[w].fetch_or(keep, std::memory_order_seq_cst);
         s->pending.store(1, std::memory_order_seq_cst);

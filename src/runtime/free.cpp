@@ -34,7 +34,12 @@ void record_pending(MSpan* s, std::size_t i) {
   const std::uint64_t prev = s->pending_free[w].fetch_or(bit, std::memory_order_seq_cst);
   if ((prev & bit) && s->kind != internal::Kind::kTiny)
     fatal("free(%p): object freed twice", reinterpret_cast<void*>(s->slot_address(i)));
-  if (s->pending.exchange(1, std::memory_order_seq_cst) == 0) internal::mcentral(s->span_class).notify_pending(s);
+  // Once per merge the flag goes 0 -> 1 and the central list hears of the
+  // span; the plain (seq_cst) load spares later frees the locked exchange.
+  // It cannot miss a merge: a merger clears the flag before it takes the
+  // bits, so a free whose bit it did not take sees the flag clear.
+  if (s->pending.load(std::memory_order_seq_cst) == 0 && s->pending.exchange(1, std::memory_order_seq_cst) == 0)
+    internal::mcentral(s->span_class).notify_pending(s);
 }
 
 void free_large(MSpan* s, std::uintptr_t a) {
