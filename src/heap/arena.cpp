@@ -5,14 +5,10 @@
 
 namespace mgc::internal {
 
+constinit std::atomic<HeapArena*> arena_l1[kArenaL1Entries];
+
 bool ArenaMap::add_arenas(std::uintptr_t base, std::size_t n) {
-  std::atomic<HeapArena*>* l1 = l1_.load(std::memory_order_relaxed);
-  if (l1 == nullptr) {
-    // 32 MiB of address space; only the entries used are ever touched.
-    l1 = static_cast<std::atomic<HeapArena*>*>(os::map_metadata(kArenaL1Entries * sizeof(*l1)));
-    if (l1 == nullptr) return false;
-    l1_.store(l1, std::memory_order_release);
-  }
+  std::atomic<HeapArena*>* l1 = arena_l1;
   for (std::size_t i = 0; i < n; i++) {
     const std::uintptr_t a = base + i * kArenaSize;
     if (l1[a >> kArenaShift].load(std::memory_order_relaxed) != nullptr) continue;
@@ -27,7 +23,7 @@ bool ArenaMap::add_arenas(std::uintptr_t base, std::size_t n) {
 }
 
 void ArenaMap::set_spans(std::uintptr_t base, std::size_t npages, MSpan* s) {
-  std::atomic<HeapArena*>* l1 = l1_.load(std::memory_order_relaxed);
+  std::atomic<HeapArena*>* l1 = arena_l1;
   for (std::size_t i = 0; i < npages; i++) {
     const std::uintptr_t a = base + i * kPageSize;
     HeapArena* ha = l1[a >> kArenaShift].load(std::memory_order_relaxed);

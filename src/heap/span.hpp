@@ -68,15 +68,17 @@ struct MSpan {
   std::atomic<SpanState> state{SpanState::kFree};
   bool need_zero = false;         // free slots may hold old data
   std::uint32_t alloc_count = 0;  // bits set in alloc_bits
-
-  std::atomic<std::uint64_t> alloc_bits[kBitmapWords];
-  std::atomic<std::uint64_t> pending_free[kBitmapWords];
+  // The cache that owns the span, or nullptr while it is on a central list.
+  // Written under the central lock. In the first cache line with the fields
+  // above: free() reads them all, and a thread that reads its own cache
+  // here owns the span (only it can have stored that value since).
+  std::atomic<MCache*> owner{nullptr};
   // 1 once a free has been recorded in pending_free and not merged since;
   // the 0 -> 1 transition tells the freer to notify the central list.
   std::atomic<std::uint32_t> pending{0};
-  // The cache that owns the span, or nullptr while it is on a central list.
-  // Written under the central lock.
-  std::atomic<MCache*> owner{nullptr};
+
+  std::atomic<std::uint64_t> alloc_bits[kBitmapWords];
+  std::atomic<std::uint64_t> pending_free[kBitmapWords];
 
   const TypeInfo** type_records = nullptr;           // typed spans: one per slot
   TinyMasks* tiny = nullptr;                         // tiny spans

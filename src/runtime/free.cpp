@@ -56,11 +56,12 @@ void free_large(MSpan* s, std::uintptr_t a) {
   internal::mheap().free_span(s);
 }
 
+// c: the calling thread's cache if it owns s, else nullptr.
 void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
   const std::uintptr_t block = s->slot_address(b);
   if (!s->is_allocated(b))
     fatal("free(%p): not the start of a live object (free tiny block)", reinterpret_cast<void*>(block + off));
-  if (c != nullptr && c->spans[internal::kTinySpanClass] == s) {
+  if (c != nullptr) {
     c->owner_free_tiny(s, b, off);
     return;
   }
@@ -80,27 +81,33 @@ void free(void* p) {
   internal::debug_free_enter();
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   MSpan* s = internal::mheap().span_of(a);
-  if (s == nullptr) fatal("free(%p): not a live object of this heap (the address is not in any in-use span)", p);
+  if (__builtin_expect(s == nullptr, 0))
+    fatal("free(%p): not a live object of this heap (the address is not in any in-use span)", p);
   const internal::SpanState st = s->state.load(std::memory_order_acquire);
-  if (st == internal::SpanState::kLarge) {
-    free_large(s, a);
-    internal::debug_free_exit();
-    return;
+  if (__builtin_expect(st != internal::SpanState::kSmall, 0)) {
+    if (st == internal::SpanState::kLarge) {
+      free_large(s, a);
+      internal::debug_free_exit();
+      return;
+    }
+    if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);
+    fatal("free(%p): not a live object of this heap (span is free)", p);
   }
-  if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);
-  if (st != internal::SpanState::kSmall) fatal("free(%p): not a live object of this heap (span is free)", p);
   const std::size_t i = s->object_index(a);
   const std::uintptr_t slot = s->slot_address(i);
-  internal::MCache* c = internal::this_cache_if_any();
+  // The empty cache owns no span, so no test for it is needed here: a
+  // thread without a cache of its own never matches s->owner.
+  auto* c = reinterpret_cast<internal::MCache*>(internal::tls_cache);
+  const bool owner = s->owner.load(std::memory_order_relaxed) == c;
   if (s->kind == internal::Kind::kTiny) {
-    free_tiny(s, i, static_cast<unsigned>(a - slot), c);
+    free_tiny(s, i, static_cast<unsigned>(a - slot), owner ? c : nullptr);
     internal::debug_free_exit();
     return;
   }
-  if (a != slot)
+  if (__builtin_expect(a != slot, 0))
     fatal("free(%p): not the start of a live object (inside the object at %p)", p, reinterpret_cast<void*>(slot));
   const int spc = s->span_class;
-  if (c != nullptr && c->spans[spc] == s) {
+  if (owner) {
     // The common case of a short-lived object: it came from the chunk this
     // thread still caches, so it goes straight back into the chunk.
     const std::size_t w = i / 64;
@@ -117,7 +124,7 @@ void free(void* p) {
     }
   } else {
     if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
-    internal::shared_counters().nfree[s->span_class / internal::kNumKinds].fetch_add(1, std::memory_order_relaxed);
+    internal::shared_counters().nfree[spc / internal::kNumKinds].fetch_add(1, std::memory_order_relaxed);
     record_pending(s, i);
   }
   internal::debug_free_exit();
