@@ -116,7 +116,9 @@ bool PageAlloc::grow(std::size_t npages) {
     while (tail_free < c->committed && tail_free < npages && test_bit(c->free_bits, c->committed - 1 - tail_free))
       tail_free++;
     std::size_t want = npages - tail_free;
-    if (want < kMinGrowthPages) want = kMinGrowthPages;
+    // End on a growth boundary (chunks are arena-aligned, so page counts
+    // from the chunk base are address alignment).
+    want = (c->committed + want + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages - c->committed;
     if (want > c->npages - c->committed) want = c->npages - c->committed;
     if (!os::commit(reinterpret_cast<void*>(c->base + c->committed * kPageSize), want * kPageSize)) return false;
     set_range(c->free_bits, c->committed, want, true);
@@ -146,7 +148,8 @@ bool PageAlloc::grow(std::size_t npages) {
   if (c->free_bits == nullptr || c->dirty_bits == nullptr) return false;
   if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
   if (huge_pages_) os::advise_huge_pages(mem, chunk_pages * kPageSize);
-  const std::size_t want = step < chunk_pages ? step : chunk_pages;
+  std::size_t want = (step + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages;
+  if (want > chunk_pages) want = chunk_pages;
   if (!os::commit(mem, want * kPageSize)) {
     // Keep the chunk (its address space is cheap) for a later, smaller try.
     c->next = chunks_;

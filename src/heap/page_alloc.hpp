@@ -19,9 +19,13 @@
 
 namespace mgc::internal {
 
-// Heap growth step: at least 1 MiB of pages at a time, so that the OS is
-// asked rarely and the page fault cost is what it is.
-inline constexpr std::size_t kMinGrowthPages = (1 << 20) / kPageSize;
+// Heap growth: the committed part of a chunk always ends on a 2 MiB
+// boundary, so growth comes in steps of at least 2 MiB. The OS is asked
+// rarely, and with MALLOCGC_HUGEPAGES every committed 2 MiB can be backed
+// by one transparent huge page (a half-committed 2 MiB range cannot: its
+// first touch splits it into 4 KiB pages for good).
+inline constexpr std::size_t kHugePageSize = std::size_t{2} << 20;
+inline constexpr std::size_t kMinGrowthPages = kHugePageSize / kPageSize;
 
 struct PageChunk {
   std::uintptr_t base = 0;
