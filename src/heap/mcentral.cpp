@@ -64,11 +64,22 @@ std::uint64_t complete_tiny_blocks(MSpan* s, std::size_t w, std::uint64_t x) {
     }
     const __m128i complete = _mm_andnot_si128(_mm_cmpeq_epi16(a, zero), _mm_cmpeq_epi16(a, f));
     const auto lanes = static_cast<unsigned>(_mm_movemask_epi8(_mm_packs_epi16(complete, zero)) & 0xFF) & sub;
-    for (unsigned m = lanes; m != 0; m &= m - 1) {
-      const std::size_t b = first + static_cast<std::size_t>(std::countr_zero(m));
-      t->alloc_mask[b] = 0;
-      t->local_freed[b] = 0;
-      t->remote_freed[b].store(0, std::memory_order_relaxed);
+    if (lanes == 0) continue;
+    // Reset the released blocks' masks. alloc_mask and local_freed belong
+    // to the caller, so whole vectors are written back; remote_freed may
+    // be updated by other threads in the lanes of live blocks, so it is
+    // written whole only when every lane is released.
+    const __m128i lane_sel = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m128i released =
+        _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(lanes)), lane_sel), lane_sel);
+    const __m128i clear = _mm_andnot_si128(released, _mm_set1_epi16(-1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(&t->alloc_mask[first]), _mm_and_si128(a, clear));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(&t->local_freed[first]), _mm_and_si128(l, clear));
+    if (lanes == 0xFF) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(&t->remote_freed[first]), zero);
+    } else {
+      for (unsigned m = lanes; m != 0; m &= m - 1)
+        t->remote_freed[first + static_cast<std::size_t>(std::countr_zero(m))].store(0, std::memory_order_relaxed);
     }
     done |= std::uint64_t{lanes} << (g * 8);
   }
