@@ -1,7 +1,6 @@
 #include "heap/mcache.hpp"
 
 #include <bit>
-#include <cstring>
 
 #include "heap/mcentral.hpp"
 #include "os/fatal.hpp"
@@ -25,7 +24,7 @@ bool MCache::next_chunk(int spc, MSpan* s) {
   // Scan the words after the last chunk, wrapping, so that slots freed in
   // earlier words are found again.
   const std::size_t words = s->bitmap_words();
-  const std::size_t start = spans[spc] == s ? (chunk_word[spc] + 1u) % words : 0;
+  const std::size_t start = spans[spc] == s ? chunk_word[spc] : 0;
   for (std::size_t k = 0; k < words; k++) {
     const std::size_t w = (start + k) % words;
     const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
@@ -87,18 +86,15 @@ void MCache::drop_tiny_block() {
 }
 
 void MCache::release_slot(MSpan* s, std::size_t i) {
-  // Owner only: a slot in the cached chunk goes back into the chunk, any
-  // other becomes free in alloc_bits for a later chunk.
-  const int spc = s->span_class;
+  // Owner only. The slot becomes free in alloc_bits, never straight back
+  // into the cached chunk: alloc_bits must say "not allocated" at once, or
+  // a second free of the same object from another thread would pass its
+  // check and later free whatever the slot holds by then. A later refill
+  // finds the slot again.
   const std::size_t w = i / 64;
   const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-  if (spans[spc] == s && chunk_word[spc] == w) {
-    front.alloc[spc].alloc_cache |= bit;
-    chunk_avail[spc]++;
-  } else {
-    s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~bit, std::memory_order_relaxed);
-    s->alloc_count--;
-  }
+  s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~bit, std::memory_order_relaxed);
+  s->alloc_count--;
   s->need_zero = true;
 }
 
@@ -174,14 +170,11 @@ void MCache::owner_free_tiny(MSpan* s, std::size_t b, unsigned off) {
   bump(counters.tiny_frees);
   if ((freed | bit) != t->alloc_mask[b]) return;
   if (static_cast<long>(b) == current_tiny_block(s)) {
-    // Every object of the current block is free: start it over, zeroed as
-    // a new block would be.
-    std::memset(reinterpret_cast<void*>(s->slot_address(b)), 0, kTinySize);
-    t->alloc_mask[b] = 0;
-    t->local_freed[b] = 0;
-    t->remote_freed[b].store(0, std::memory_order_relaxed);
-    front.tiny_offset = 0;
-    return;
+    // Every object of the current block is free: drop it; the next tiny
+    // allocation takes a fresh (zeroed) block.
+    front.tiny = 0;
+    front.tiny_offset = kTinySize;
+    front.tiny_mask = &tiny_none;
   }
   if (tiny_block_reclaimable(s, b)) {
     release_slot(s, b);

@@ -45,7 +45,7 @@ struct MCache {
   CacheFront front;  // must stay first: tls_cache points here
   MSpan* spans[kNumSpanClasses];
   std::uint16_t chunk_word[kNumSpanClasses];   // alloc_bits word behind front.alloc[spc]
-  std::uint32_t chunk_avail[kNumSpanClasses];  // slots the chunk offered, frees re-added included
+  std::uint32_t chunk_avail[kNumSpanClasses];  // slots the chunk offered when loaded
   std::uint16_t tiny_none;                     // tiny_mask's target when there is no block
   std::uint64_t tiny_allocs_counted;           // front.tiny_allocs already in counters
   AllocCounters counters;

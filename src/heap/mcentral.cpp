@@ -19,6 +19,10 @@ namespace {
 
 [[noreturn, gnu::cold]] void bad_tiny_free(MSpan* s, std::size_t b, std::uint16_t bad) {
   const std::uintptr_t at = s->slot_address(b) + static_cast<unsigned>(std::countr_zero(static_cast<unsigned>(bad)));
+  TinyMasks* t = s->tiny;
+  if (t->local_freed[b] & t->remote_freed[b].load(std::memory_order_relaxed) & bad)
+    fatal("free(%p): object freed twice (tiny block %#lx)", reinterpret_cast<void*>(at),
+          static_cast<unsigned long>(s->slot_address(b)));
   fatal("free(%p): not the start of a live object (tiny block %#lx)", reinterpret_cast<void*>(at),
         static_cast<unsigned long>(s->slot_address(b)));
 }
@@ -28,7 +32,11 @@ inline bool tiny_block_done(MSpan* s, std::size_t b) {
   TinyMasks* t = s->tiny;
   const std::uint16_t alloc = t->alloc_mask[b];
   const auto freed = static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_relaxed));
-  if (__builtin_expect((freed & ~alloc) != 0, 0)) bad_tiny_free(s, b, static_cast<std::uint16_t>(freed & ~alloc));
+  // A freed bit where no object starts, or an object freed both by the
+  // owner and by another thread: a bad or double free.
+  const auto bad = static_cast<std::uint16_t>((freed & ~alloc) |
+                                              (t->local_freed[b] & t->remote_freed[b].load(std::memory_order_relaxed)));
+  if (__builtin_expect(bad != 0, 0)) bad_tiny_free(s, b, bad);
   if (alloc == 0 || freed != alloc) return false;
   t->alloc_mask[b] = 0;
   t->local_freed[b] = 0;
@@ -55,8 +63,9 @@ std::uint64_t complete_tiny_blocks(MSpan* s, std::size_t w, std::uint64_t x) {
     const __m128i r = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&t->remote_freed[first]));
     const __m128i f = _mm_or_si128(l, r);
     const __m128i zero = _mm_setzero_si128();
-    // Lanes with a freed bit where no object starts: a bad free.
-    const __m128i bad = _mm_cmpeq_epi16(_mm_andnot_si128(a, f), zero);
+    // Lanes with a freed bit where no object starts, or with an object
+    // freed by both the owner and another thread: a bad or double free.
+    const __m128i bad = _mm_cmpeq_epi16(_mm_or_si128(_mm_andnot_si128(a, f), _mm_and_si128(l, r)), zero);
     const auto bad_lanes = static_cast<unsigned>(~_mm_movemask_epi8(_mm_packs_epi16(bad, zero)) & 0xFF) & sub;
     if (bad_lanes != 0) {
       const std::size_t b = first + static_cast<std::size_t>(std::countr_zero(bad_lanes));

@@ -128,9 +128,25 @@ void MHeap::set_huge_pages(bool on) {
   pages_.set_huge_pages(on);
 }
 
-void MHeap::check() {
+void MHeap::check(bool (*skip)(const MSpan*)) {
   std::lock_guard<std::mutex> g(lock_);
   pages_.check();
+  std::size_t inuse = 0;
+  pages_.for_each_chunk([&](std::uintptr_t base, std::size_t committed) {
+    for (std::size_t i = 0; i < committed; i++) {
+      const std::uintptr_t page = base + i * kPageSize;
+      MSpan* s = arenas_.span_of(page);
+      if (s == nullptr || s->base != page) continue;
+      if (s->base + s->npages * kPageSize > base + committed * kPageSize)
+        fatal("heap: span %#lx runs past the committed end of its chunk", static_cast<unsigned long>(page));
+      for (std::size_t k = 1; k < s->npages; k++)
+        if (arenas_.span_of(page + k * kPageSize) != s)
+          fatal("heap: page %zu of span %#lx does not map to it", k, static_cast<unsigned long>(page));
+      inuse += s->npages;
+      if (s->state.load(std::memory_order_relaxed) != SpanState::kFreeing && (skip == nullptr || !skip(s))) s->check();
+    }
+  });
+  if (inuse != inuse_pages_) fatal("heap: %zu pages in mapped spans but %zu counted in use", inuse, inuse_pages_);
   if (inuse_pages_ * kPageSize + pages_.free_bytes() != pages_.committed_bytes())
     fatal("heap: %zu in-use pages and %zu free bytes do not add up to %zu committed bytes", inuse_pages_,
           pages_.free_bytes(), pages_.committed_bytes());

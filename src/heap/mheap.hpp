@@ -57,8 +57,10 @@ class MHeap {
   HeapPageStats page_stats();
   void set_huge_pages(bool on);
 
-  // Expensive consistency check of the page allocator and the map.
-  void check();
+  // Expensive consistency check of the page allocator, the map, and every
+  // in-use span for which skip(span) is false (spans that another thread's
+  // cache owns change under our feet and must be skipped).
+  void check(bool (*skip)(const MSpan*) = nullptr);
 
  private:
   MSpan* new_record();  // heap lock held

@@ -58,6 +58,12 @@ class PageAlloc {
   // Expensive consistency check (debug): counts match the bitmaps.
   void check() const;
 
+  // Call fn(base, npages_committed) for every chunk.
+  template <class F>
+  void for_each_chunk(F&& fn) const {
+    for (const PageChunk* c = chunks_; c != nullptr; c = c->next) fn(c->base, c->committed);
+  }
+
  private:
   std::uintptr_t find(PageChunk* c, std::size_t npages);
   bool grow(std::size_t npages);

@@ -5,6 +5,7 @@
 
 #include "heap/meta_alloc.hpp"
 #include "mallocgc/internal/fast_path.hpp"
+#include "os/mem.hpp"
 
 namespace mgc::internal {
 namespace {
@@ -57,47 +58,43 @@ const TypeInfo* intern_type(std::size_t size, const std::size_t* offsets, std::s
   }
   const std::size_t nbitwords = nwords == 0 ? 1 : (nwords + 63) / 64;
   const std::size_t bytes = offsetof(TypeInfo, bits) + nbitwords * sizeof(std::uint64_t);
-  if (bytes > kMaxMetaBlock) return *error = TypeError::kTooLarge, nullptr;
-  // Build the bitmap on the stack when small, else straight in metadata.
-  std::uint64_t small[8] = {};
-  std::uint64_t* bits = small;
-  void* big = nullptr;
-  if (nbitwords > 8) {
-    big = meta_alloc(nbitwords * sizeof(std::uint64_t));
-    if (big == nullptr) return *error = TypeError::kNoMemory, nullptr;
-    bits = static_cast<std::uint64_t*>(big);
-  }
+  // Build the record first, then look for an equal one. Records too big
+  // for the metadata allocator (pointer words beyond 4 MiB into the
+  // object) get a mapping of their own.
+  const bool mapped = bytes > kMaxMetaBlock;
+  auto* t = static_cast<TypeInfo*>(mapped ? os::map_metadata(bytes) : meta_alloc(bytes));
+  if (t == nullptr) return *error = TypeError::kNoMemory, nullptr;
+  auto discard = [&] {
+    if (mapped) {
+      os::unmap(t, bytes);
+    } else {
+      meta_free(t, bytes);
+    }
+  };
   std::size_t npointers = 0;
   for (std::size_t i = 0; i < count; i++) {
     const std::size_t w = offsets[i] / 8;
-    if (!((bits[w / 64] >> (w % 64)) & 1)) npointers++;
-    bits[w / 64] |= std::uint64_t{1} << (w % 64);
-  }
-  const std::size_t h = hash_layout(size, bits, nbitwords);
-  std::lock_guard<std::mutex> g(g_types.lock);
-  for (TypeInfo* t = g_types.buckets[h]; t != nullptr; t = t->next_interned) {
-    if (t->size == size && t->nwords == nwords && std::memcmp(t->bits, bits, nbitwords * 8) == 0) {
-      meta_free(big, nbitwords * sizeof(std::uint64_t));
-      return t;
-    }
-  }
-  auto* t = static_cast<TypeInfo*>(meta_alloc(bytes));
-  if (t == nullptr) {
-    meta_free(big, nbitwords * sizeof(std::uint64_t));
-    return *error = TypeError::kNoMemory, nullptr;
+    if (!((t->bits[w / 64] >> (w % 64)) & 1)) npointers++;
+    t->bits[w / 64] |= std::uint64_t{1} << (w % 64);
   }
   t->size = size;
   t->nwords = nwords;
   t->npointers = npointers;
-  std::memcpy(t->bits, bits, nbitwords * 8);
   const int cls = size_to_class(size);
   if (size <= kMaxInlineZero && cls != 0) {
     t->elem_size = kClassToSize[cls];
     t->span_class = static_cast<std::uint32_t>(span_class(cls, Kind::kTyped));
   }
+  const std::size_t h = hash_layout(size, t->bits, nbitwords);
+  std::lock_guard<std::mutex> g(g_types.lock);
+  for (TypeInfo* u = g_types.buckets[h]; u != nullptr; u = u->next_interned) {
+    if (u->size == size && u->nwords == nwords && std::memcmp(u->bits, t->bits, nbitwords * 8) == 0) {
+      discard();
+      return u;
+    }
+  }
   t->next_interned = g_types.buckets[h];
   g_types.buckets[h] = t;
-  meta_free(big, nbitwords * sizeof(std::uint64_t));
   return t;
 }
 

@@ -52,7 +52,14 @@ void debug_free_exit_checked() { tls_in_malloc = false; }
 
 void check_heap() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).check();
-  mheap().check();
+  // Every in-use span, large ones included, except those another thread's
+  // cache owns: their owner may be changing them right now.
+  mheap().check([](const MSpan* s) {
+    MCache* owner = s->owner.load(std::memory_order_relaxed);
+    return owner != nullptr && owner != this_cache_if_any();
+  });
+  if (MCache* c = this_cache_if_any())
+    for (int spc = 0; spc < kNumSpanClasses; spc++) c->check(spc);
 }
 
 }  // namespace mgc::internal

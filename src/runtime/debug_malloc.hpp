@@ -53,7 +53,9 @@ inline void debug_free_exit() {
   if constexpr (kDebugMalloc) debug_free_exit_checked();
 }
 
-// Run every expensive checker: central lists, spans, heap, page allocator.
+// Run every expensive checker: central lists, the page allocator and the
+// map, every in-use span (large ones too) except those other threads'
+// caches own, and the calling thread's cache.
 void check_heap();
 
 // Test hook (debug-malloc builds only): called inside every slow path while

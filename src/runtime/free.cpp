@@ -108,15 +108,15 @@ void free(void* p) {
     fatal("free(%p): not the start of a live object (inside the object at %p)", p, reinterpret_cast<void*>(slot));
   const int spc = s->span_class;
   if (owner) {
-    // The common case of a short-lived object: it came from the chunk this
-    // thread still caches, so it goes straight back into the chunk.
+    // The common case: this thread owns the span, so the slot becomes free
+    // in alloc_bits without an atomic read-modify-write.
     const std::size_t w = i / 64;
     const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-    internal::AllocSlot& as = c->front.alloc[spc];
-    if (c->chunk_word[spc] == w && !(as.alloc_cache & bit) &&
-        !(s->pending_free[w].load(std::memory_order_relaxed) & bit)) {
-      as.alloc_cache |= bit;
-      c->chunk_avail[spc]++;
+    const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
+    const bool cached = c->chunk_word[spc] == w && (c->front.alloc[spc].alloc_cache & bit);
+    if ((bits & bit) && !cached && !(s->pending_free[w].load(std::memory_order_relaxed) & bit)) {
+      s->alloc_bits[w].store(bits & ~bit, std::memory_order_relaxed);
+      s->alloc_count--;
       s->need_zero = true;
       internal::bump(c->counters.nfree[spc / internal::kNumKinds]);
     } else {

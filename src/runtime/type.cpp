@@ -16,7 +16,7 @@ static const internal::TypeInfo* intern_or_throw(std::size_t size, const std::si
   internal::TypeError e;
   const internal::TypeInfo* t = internal::intern_type(size, offsets, count, &e);
   if (t != nullptr) return t;
-  if (e == internal::TypeError::kNoMemory) throw std::bad_alloc();
+  if (e == internal::TypeError::kNoMemory || e == internal::TypeError::kTooLarge) throw std::bad_alloc();
   throw std::invalid_argument(std::string("mgc::Type: ") + internal::type_error_string(e));
 }
 
