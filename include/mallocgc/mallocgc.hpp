@@ -163,7 +163,8 @@ struct Stats {
   std::uint64_t tiny_frees = 0;     // of frees, tiny objects
   std::uint64_t num_threads = 0;    // threads with an allocation cache
   // Per size class, objects other than tiny ones ([0] unused). heap_alloc
-  // counts a tiny object's whole 16-byte block while any object in it lives.
+  // counts a tiny object's whole 16-byte block while any object in it lives
+  // and, empty or not, each thread's current tiny block.
   std::array<SizeClassStats, internal::kNumSizeClasses> by_size{};
 };
 

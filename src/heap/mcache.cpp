@@ -72,15 +72,15 @@ long MCache::current_tiny_block(const MSpan* s) const {
 void MCache::drop_tiny_block() {
   if (front.tiny == 0) return;
   MSpan* s = spans[kTinySpanClass];
-  const long b = current_tiny_block(s);
+  const auto b = static_cast<std::size_t>(current_tiny_block(s));
   front.tiny = 0;
   front.tiny_offset = kTinySize;
   front.tiny_mask = &tiny_none;
-  // The block may already have all its objects freed; ask the next merge
-  // to look at it. We are the owner, so the merge is ours or the central
-  // list's after we give the span back.
-  if (tiny_block_reclaimable(s, static_cast<std::size_t>(b))) {
-    release_slot(s, static_cast<std::size_t>(b));
+  // Release the block now if it holds no live object: it may have been
+  // started over (alloc_mask 0) or have had all its objects freed. Else
+  // its last free, by us or by another thread's pending free, releases it.
+  if (s->tiny->alloc_mask[b] == 0 || tiny_block_reclaimable(s, b)) {
+    release_slot(s, b);
     bump(counters.tiny_block_frees);
   }
 }
@@ -162,24 +162,35 @@ void MCache::owner_free(MSpan* s, std::size_t i) {
 void MCache::owner_free_tiny(MSpan* s, std::size_t b, unsigned off) {
   TinyMasks* t = s->tiny;
   const auto bit = static_cast<std::uint16_t>(1u << off);
-  const void* p = reinterpret_cast<void*>(s->slot_address(b) + off);
-  if (!(t->alloc_mask[b] & bit)) fatal("free(%p): not the start of a live object (tiny block)", p);
-  const auto freed = static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_acquire));
-  if (freed & bit) fatal("free(%p): object freed twice", p);
-  t->local_freed[b] = static_cast<std::uint16_t>(t->local_freed[b] | bit);
+  const std::uintptr_t block = s->slot_address(b);
+  const std::uint16_t alloc = t->alloc_mask[b];
+  if (__builtin_expect(!(alloc & bit), 0))
+    fatal("free(%p): not the start of a live object (tiny block)", reinterpret_cast<void*>(block + off));
+  const std::uint16_t remote = t->remote_freed[b].load(std::memory_order_acquire);
+  const auto local = static_cast<std::uint16_t>(t->local_freed[b] | bit);
+  if (__builtin_expect(((t->local_freed[b] | remote) & bit) != 0, 0))
+    fatal("free(%p): object freed twice", reinterpret_cast<void*>(block + off));
   bump(counters.tiny_frees);
-  if ((freed | bit) != t->alloc_mask[b]) return;
-  if (static_cast<long>(b) == current_tiny_block(s)) {
-    // Every object of the current block is free: drop it; the next tiny
-    // allocation takes a fresh (zeroed) block.
-    front.tiny = 0;
-    front.tiny_offset = kTinySize;
-    front.tiny_mask = &tiny_none;
+  if ((local | remote) != alloc) {
+    t->local_freed[b] = local;
+    return;
   }
-  if (tiny_block_reclaimable(s, b)) {
-    release_slot(s, b);
-    bump(counters.tiny_block_frees);
+  if (local & remote)
+    fatal("free(%p): object freed twice (tiny block %#lx)", reinterpret_cast<void*>(block + off),
+          static_cast<unsigned long>(block));
+  t->alloc_mask[b] = 0;
+  t->local_freed[b] = 0;
+  t->remote_freed[b].store(0, std::memory_order_relaxed);
+  if (block == front.tiny) {
+    // Every object of the current block is free: start it over in place,
+    // zeroed as a new block would be. It stays this thread's block (and
+    // counted in use) until the thread takes another or exits.
+    __builtin_memset(reinterpret_cast<void*>(block), 0, kTinySize);
+    front.tiny_offset = 0;
+    return;
   }
+  release_slot(s, b);
+  bump(counters.tiny_block_frees);
 }
 
 void MCache::check(int spc) const {
