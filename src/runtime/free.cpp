@@ -28,6 +28,25 @@ namespace {
 using internal::fatal;
 using internal::MSpan;
 
+// A free by a thread that does not own the span is counted in the
+// thread's own cache when it has one (no locked instruction), else in the
+// shared counters.
+void count_free(std::atomic<std::uint64_t> internal::AllocCounters::*counter) {
+  if (internal::MCache* c = internal::this_cache_if_any()) {
+    internal::bump(c->counters.*counter);
+  } else {
+    (internal::shared_counters().*counter).fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void count_free_of_class(int size_class) {
+  if (internal::MCache* c = internal::this_cache_if_any()) {
+    internal::bump(c->counters.nfree[size_class]);
+  } else {
+    internal::shared_counters().nfree[size_class].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void record_pending(MSpan* s, std::size_t i) {
   const std::size_t w = i / 64;
   const std::uint64_t bit = std::uint64_t{1} << (i % 64);
@@ -70,7 +89,7 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
   if (prev & bit) fatal("free(%p): object freed twice", reinterpret_cast<void*>(block + off));
   // Whether the offset starts an object is checked when the block's owner
   // (or its central list) examines it: the allocated-offset mask is theirs.
-  internal::shared_counters().tiny_frees.fetch_add(1, std::memory_order_relaxed);
+  count_free(&internal::AllocCounters::tiny_frees);
   record_pending(s, b);
 }
 
@@ -124,7 +143,7 @@ void free(void* p) {
     }
   } else {
     if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
-    internal::shared_counters().nfree[spc / internal::kNumKinds].fetch_add(1, std::memory_order_relaxed);
+    count_free_of_class(spc / internal::kNumKinds);
     record_pending(s, i);
   }
   internal::debug_free_exit();
