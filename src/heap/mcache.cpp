@@ -134,9 +134,15 @@ void MCache::release_all() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
     MSpan* s = spans[spc];
     if (s == nullptr) continue;
-    // Unreserve the slots the chunk still holds.
+    // Merge first, while the chunk's unhanded slots are still known: a
+    // pending free of one of them is a free of memory never allocated.
     const std::uint64_t left = front.alloc[spc].alloc_cache;
     const std::size_t w = chunk_word[spc];
+    if (s->pending.load(std::memory_order_relaxed) != 0) {
+      const std::size_t n = merge_pending(s, -1, left, w);
+      if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
+    }
+    // Unreserve the slots the chunk still holds.
     s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
     s->alloc_count -= static_cast<std::uint32_t>(std::popcount(left));
     front.alloc[spc] = AllocSlot{};

@@ -73,7 +73,11 @@ std::size_t reclaim_empty_spans();
 // is released, except current_tiny (the owner's current block, or -1),
 // whose pending bit stays for a later merge. cached is the owner's
 // remaining alloc_cache for chunk word cached_word: a pending free of a
-// slot still in it was never allocated, a fatal error. Returns slots freed.
+// slot still in it was never allocated, a fatal error. (Only a merge while
+// the chunk still holds slots can see this, which is the owner's release
+// of its span; once the owner has handed such a slot out, the stray free
+// cannot be told from a free of the new object. README.md says so.)
+// Returns slots freed.
 std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std::size_t cached_word);
 
 // Release tiny block b of s whose objects are all freed, if they are:
