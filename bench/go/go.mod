@@ -1,0 +1,3 @@
+module mallocgc.bench/go
+
+go 1.19
