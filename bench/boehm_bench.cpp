@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
   GC_INIT();
   make_descriptors();
   const unsigned v = GC_get_version();
-  benchmark::AddCustomContext("allocator", "boehm " + std::to_string(v >> 16) + "." +
-                                               std::to_string((v >> 8) & 0xff) + "." + std::to_string(v & 0xff));
+  benchmark::AddCustomContext("allocator", "boehm " + std::to_string(v >> 16) + "." + std::to_string((v >> 8) & 0xff) +
+                                               "." + std::to_string(v & 0xff));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
