@@ -56,10 +56,14 @@ void MCache::retire_chunk(int spc) {
   const auto left = static_cast<std::uint32_t>(std::popcount(a.alloc_cache));
   const std::uint64_t used = chunk_avail[spc] - left;
   chunk_avail[spc] = left;
-  if (used == 0) return;
   if (spc % kNumKinds == static_cast<int>(Kind::kTiny)) {
     bump(counters.tiny_block_mallocs, used);
-  } else {
+    // Publish the tiny objects too, so that other threads' statistics lag
+    // by at most one chunk of blocks.
+    const std::uint64_t t = front.tiny_allocs;
+    bump(counters.tiny_mallocs, t - tiny_allocs_counted);
+    tiny_allocs_counted = t;
+  } else if (used != 0) {
     bump(counters.nmalloc[spc / kNumKinds], used);
   }
 }
@@ -79,7 +83,7 @@ void MCache::drop_tiny_block() {
   // Release the block now if it holds no live object: it may have been
   // started over (alloc_mask 0) or have had all its objects freed. Else
   // its last free, by us or by another thread's pending free, releases it.
-  if (s->tiny->alloc_mask[b] == 0 || tiny_block_reclaimable(s, b)) {
+  if (tiny_block_reclaimable(s, b) || s->tiny->alloc_mask[b] == 0) {
     release_slot(s, b);
     bump(counters.tiny_block_frees);
   }

@@ -27,6 +27,16 @@ namespace {
         static_cast<unsigned long>(s->slot_address(b)));
 }
 
+// Abort if block b has a freed bit where no object starts, or an object
+// freed by both the owner and another thread.
+void check_tiny_block(MSpan* s, std::size_t b) {
+  TinyMasks* t = s->tiny;
+  const std::uint16_t remote = t->remote_freed[b].load(std::memory_order_relaxed);
+  const auto bad =
+      static_cast<std::uint16_t>(((t->local_freed[b] | remote) & ~t->alloc_mask[b]) | (t->local_freed[b] & remote));
+  if (bad != 0) bad_tiny_free(s, b, bad);
+}
+
 // The test of tiny_block_reclaimable, inline for merge_pending's loop.
 inline bool tiny_block_done(MSpan* s, std::size_t b) {
   TinyMasks* t = s->tiny;
@@ -108,7 +118,10 @@ std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std
   s->pending.store(0, std::memory_order_seq_cst);
   std::size_t freed = 0;
   for (std::size_t w = 0; w < s->bitmap_words(); w++) {
-    if (s->pending_free[w].load(std::memory_order_relaxed) == 0) continue;
+    // seq_cst: with the flag's seq_cst store above, this read may not be
+    // satisfied before the store (a free's bit set after the store is seen
+    // here or finds the flag clear). Still a plain load on x86.
+    if (s->pending_free[w].load(std::memory_order_seq_cst) == 0) continue;
     std::uint64_t x = s->pending_free[w].exchange(0, std::memory_order_seq_cst);
     std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
     if (s->kind == Kind::kTiny) {
@@ -116,6 +129,7 @@ std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std
       if (current_tiny >= 0 && static_cast<std::size_t>(current_tiny) / 64 == w) {
         keep = x & (std::uint64_t{1} << (current_tiny % 64));
         x &= ~keep;
+        if (keep != 0) check_tiny_block(s, static_cast<std::size_t>(current_tiny));
       }
       const std::uint64_t release = complete_tiny_blocks(s, w, x);
       if (keep != 0) {
@@ -149,6 +163,11 @@ void MCentral::merge(MSpan* s) {
   if (n != 0) merged_.fetch_add(n, std::memory_order_relaxed);
 }
 
+// Is a free() by a non-owner thread still working on s? Checked after the
+// merge that emptied s: such a free announced itself before its first
+// write to s, which the merge saw, so the announcement is seen here too.
+bool MCentral::frees_in_flight(const MSpan* s) { return s->frees_in_flight.load(std::memory_order_seq_cst) != 0; }
+
 MSpan* MCentral::cache_span(MCache* c, int spc) {
   {
     std::lock_guard<std::mutex> g(lock_);
@@ -173,7 +192,7 @@ void MCentral::uncache_span(MSpan* s) {
     std::lock_guard<std::mutex> g(lock_);
     s->owner.store(nullptr, std::memory_order_relaxed);
     if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
-    if (s->alloc_count != 0) {
+    if (s->alloc_count != 0 || frees_in_flight(s)) {
       (s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_ : partial_).push(s);
       return;
     }
@@ -200,7 +219,7 @@ std::size_t MCentral::reclaim() {
     for (MSpan* s = partial_.first; s != nullptr;) {
       MSpan* next = s->next;
       if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
-      if (s->alloc_count == 0) {
+      if (s->alloc_count == 0 && !frees_in_flight(s)) {
         partial_.remove(s);
         empty.push(s);
       }

@@ -54,6 +54,7 @@ class MCentral {
 
  private:
   void merge(MSpan* s);  // lock held, s unowned
+  static bool frees_in_flight(const MSpan* s);
 
   std::atomic<std::uint64_t> merged_{0};
   std::mutex lock_;

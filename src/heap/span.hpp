@@ -76,6 +76,11 @@ struct MSpan {
   // 1 once a free has been recorded in pending_free and not merged since;
   // the 0 -> 1 transition tells the freer to notify the central list.
   std::atomic<std::uint32_t> pending{0};
+  // free() calls by threads that do not own the span and are between their
+  // first write to it and their last. The span is not given back to mheap
+  // while this is nonzero: a tiny block whose other objects are freed can
+  // be merged away while such a free is still about to touch the span.
+  std::atomic<std::uint32_t> frees_in_flight{0};
 
   std::atomic<std::uint64_t> alloc_bits[kBitmapWords];
   std::atomic<std::uint64_t> pending_free[kBitmapWords];

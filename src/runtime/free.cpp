@@ -28,6 +28,20 @@ namespace {
 using internal::fatal;
 using internal::MSpan;
 
+// A free by a thread that does not own the span announces itself on the
+// span for as long as it may touch it (MSpan::frees_in_flight), so that the
+// span is not given back to mheap under it.
+class InFlight {
+ public:
+  explicit InFlight(MSpan* s) : s_(s) { s_->frees_in_flight.fetch_add(1, std::memory_order_seq_cst); }
+  ~InFlight() { s_->frees_in_flight.fetch_sub(1, std::memory_order_release); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  MSpan* s_;
+};
+
 // A free by a thread that does not own the span is counted in the
 // thread's own cache when it has one (no locked instruction), else in the
 // shared counters.
@@ -85,10 +99,16 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
     return;
   }
   const auto bit = static_cast<std::uint16_t>(1u << off);
+  // The owner set the object's bit in the block's mask before the pointer
+  // could reach us, so a real object's bit is visible here. The owner may
+  // be adding other objects' bits to the same mask at this moment with
+  // plain stores; on x86 a 16-bit load sees the word before or after.
+  if (!(__atomic_load_n(&s->tiny->alloc_mask[b], __ATOMIC_RELAXED) & bit))
+    fatal("free(%p): not the start of a live object (tiny block %#lx)", reinterpret_cast<void*>(block + off),
+          static_cast<unsigned long>(block));
+  InFlight in_flight(s);
   const std::uint16_t prev = s->tiny->remote_freed[b].fetch_or(bit, std::memory_order_acq_rel);
   if (prev & bit) fatal("free(%p): object freed twice", reinterpret_cast<void*>(block + off));
-  // Whether the offset starts an object is checked when the block's owner
-  // (or its central list) examines it: the allocated-offset mask is theirs.
   count_free(&internal::AllocCounters::tiny_frees);
   record_pending(s, b);
 }
@@ -143,6 +163,7 @@ void free(void* p) {
     }
   } else {
     if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
+    InFlight in_flight(s);
     count_free_of_class(spc / internal::kNumKinds);
     record_pending(s, i);
   }

@@ -211,6 +211,29 @@ TEST(MCentral, ReclaimReturnsWhollyFreeSpansOnly) {
   mheap().check();
 }
 
+// Regression (review finding): a non-owner free of a tiny object announces
+// itself before its first write to the span, and a span that a merge
+// empties is not given back to mheap while such a free is in flight: the
+// free's later writes would land on a recycled span record.
+TEST(MCentral, SpanIsNotFreedWhileAFreeIsInFlight) {
+  const int spc = span_class(30, Kind::kConservative);
+  PrivateCache c;
+  MSpan* s = mcentral(spc).cache_span(c.get(), spc);
+  ASSERT_NE(s, nullptr);
+  mark_allocated(s, 0, 1);
+  mcentral(spc).uncache_span(s);  // partial, one slot allocated
+  s->frees_in_flight.store(1);    // a free of another object has begun
+  remote_free(s, 0);
+  EXPECT_EQ(mcentral(spc).reclaim(), 0u) << "freed while a free() was still touching it";
+  EXPECT_EQ(s->alloc_count, 0u) << "the pending free is merged all the same";
+  EXPECT_EQ(mheap().span_of(s->base), s);
+  s->frees_in_flight.store(0);  // that free is done
+  const std::uintptr_t gone = s->base;
+  EXPECT_EQ(mcentral(spc).reclaim(), 1u);
+  EXPECT_EQ(mheap().span_of(gone), nullptr);
+  mheap().check();
+}
+
 TEST(MCentral, ReclaimEmptySpansCoversEveryClass) {
   const int a = span_class(27, Kind::kNoscan), b = span_class(28, Kind::kTyped);
   PrivateCache c;

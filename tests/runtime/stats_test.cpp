@@ -1,8 +1,10 @@
 // mgc::stats (src/runtime/stats.cpp): the counters move by exactly the
 // right amounts for the calling thread's allocations and frees, and the
 // page figures keep their order.
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -293,3 +295,41 @@ TEST(Stats, ReadingStatsAllocatesNothing) {
 }
 
 }  // namespace
+
+// Regression (review finding): another live thread's tiny objects were
+// counted only when that thread exited, so frees of them by this thread
+// made heap_objects fall far below the truth. The lag is now one chunk of
+// blocks (64 blocks of up to 16 objects).
+TEST(Stats, AnotherLiveThreadsTinyObjectsAreCountedWithinAChunk) {
+  constexpr int kObjects = 100000;
+  std::vector<void*> objects(kObjects);
+  std::mutex m;
+  std::condition_variable cv;
+  bool allocated = false, done = false;
+  const mgc::Stats s0 = mgc::stats();
+  std::thread t([&] {
+    for (void*& p : objects) p = mgc::alloc_noscan(8);
+    std::unique_lock<std::mutex> l(m);
+    allocated = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return done; });
+  });
+  {
+    std::unique_lock<std::mutex> l(m);
+    cv.wait(l, [&] { return allocated; });
+  }
+  const Delta a = delta(s0, mgc::stats());
+  EXPECT_GE(a.tiny_mallocs, kObjects - 64 * 16);
+  EXPECT_LE(a.tiny_mallocs, kObjects);
+  for (void* p : objects) mgc::free(p);
+  const Delta f = delta(s0, mgc::stats());
+  EXPECT_EQ(f.tiny_frees, kObjects);
+  EXPECT_GE(f.heap_objects, -64 * 16);
+  {
+    std::lock_guard<std::mutex> l(m);
+    done = true;
+  }
+  cv.notify_all();
+  t.join();
+  EXPECT_EQ(delta(s0, mgc::stats()).heap_objects, 0);
+}
