@@ -46,7 +46,8 @@ class ArenaMap {
  public:
   // The span whose pages contain addr, or nullptr. Any address is fine.
   MSpan* span_of(std::uintptr_t addr) const {
-    if (!in_heap_range(addr)) return nullptr;
+    // The first-level table covers all of user space: no bounds to load.
+    if (addr >> kAddressBits) return nullptr;
     HeapArena* ha = arena_l1[addr >> kArenaShift].load(std::memory_order_acquire);
     if (ha == nullptr) return nullptr;
     return ha->spans[(addr >> kPageShift) & (kPagesPerArena - 1)].load(std::memory_order_acquire);

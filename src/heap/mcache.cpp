@@ -15,7 +15,7 @@ void MCache::reset() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
     front.alloc[spc] = AllocSlot{};
     spans[spc] = nullptr;
-    chunk_word[spc] = 0;
+    front.alloc[spc].chunk_word = 0;
     chunk_avail[spc] = 0;
   }
 }
@@ -24,7 +24,7 @@ bool MCache::next_chunk(int spc, MSpan* s) {
   // Scan the words after the last chunk, wrapping, so that slots freed in
   // earlier words are found again.
   const std::size_t words = s->bitmap_words();
-  const std::size_t start = spans[spc] == s ? chunk_word[spc] : 0;
+  const std::size_t start = spans[spc] == s ? front.alloc[spc].chunk_word : 0;
   for (std::size_t k = 0; k < words; k++) {
     const std::size_t w = (start + k) % words;
     const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
@@ -44,7 +44,7 @@ bool MCache::next_chunk(int spc, MSpan* s) {
       a.aux = nullptr;
     }
     spans[spc] = s;
-    chunk_word[spc] = static_cast<std::uint16_t>(w);
+    front.alloc[spc].chunk_word = static_cast<std::uint16_t>(w);
     chunk_avail[spc] = n;
     return true;
   }
@@ -108,7 +108,7 @@ bool MCache::refill(int spc) {
     retire_chunk(spc);
     if (s->pending.load(std::memory_order_relaxed) != 0) {
       const std::size_t n = merge_pending(s, spc == kTinySpanClass ? current_tiny_block(s) : -1,
-                                          front.alloc[spc].alloc_cache, chunk_word[spc]);
+                                          front.alloc[spc].alloc_cache, front.alloc[spc].chunk_word);
       if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
     }
     if (next_chunk(spc, s)) return true;
@@ -141,7 +141,7 @@ void MCache::release_all() {
     // Merge first, while the chunk's unhanded slots are still known: a
     // pending free of one of them is a free of memory never allocated.
     const std::uint64_t left = front.alloc[spc].alloc_cache;
-    const std::size_t w = chunk_word[spc];
+    const std::size_t w = front.alloc[spc].chunk_word;
     if (s->pending.load(std::memory_order_relaxed) != 0) {
       const std::size_t n = merge_pending(s, -1, left, w);
       if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
@@ -162,7 +162,7 @@ void MCache::owner_free(MSpan* s, std::size_t i) {
   const std::uint64_t bit = std::uint64_t{1} << (i % 64);
   const void* p = reinterpret_cast<void*>(s->slot_address(i));
   if (!(s->alloc_bits[w].load(std::memory_order_relaxed) & bit) ||
-      (chunk_word[spc] == w && (front.alloc[spc].alloc_cache & bit)))
+      (front.alloc[spc].chunk_word == w && (front.alloc[spc].alloc_cache & bit)))
     fatal("free(%p): object is not allocated (freed twice?)", p);
   if (s->pending_free[w].load(std::memory_order_relaxed) & bit) fatal("free(%p): object freed twice", p);
   release_slot(s, i);
@@ -213,7 +213,7 @@ void MCache::check(int spc) const {
   if (s->owner.load(std::memory_order_relaxed) != this)
     fatal("cache: span %#lx of class %d is not owned by this cache", static_cast<unsigned long>(s->base), spc);
   if (s->span_class != spc) fatal("cache: span of class %u cached as class %d", s->span_class, spc);
-  const std::size_t w = chunk_word[spc];
+  const std::size_t w = front.alloc[spc].chunk_word;
   if (a.chunk_base != s->slot_address(w * 64)) fatal("cache: class %d chunk base does not match its span", spc);
   if (a.alloc_cache & ~s->alloc_bits[w].load(std::memory_order_relaxed))
     fatal("cache: class %d holds slots not reserved in its span", spc);

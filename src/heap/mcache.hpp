@@ -44,7 +44,6 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
 struct MCache {
   CacheFront front;  // must stay first: tls_cache points here
   MSpan* spans[kNumSpanClasses];
-  std::uint16_t chunk_word[kNumSpanClasses];   // alloc_bits word behind front.alloc[spc]
   std::uint32_t chunk_avail[kNumSpanClasses];  // slots the chunk offered when loaded
   std::uint16_t tiny_none;                     // tiny_mask's target when there is no block
   std::uint64_t tiny_allocs_counted;           // front.tiny_allocs already in counters

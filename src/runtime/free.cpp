@@ -113,60 +113,65 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
   record_pending(s, b);
 }
 
+// Everything but the owner's free of a valid small object: large objects,
+// tiny ones, frees by other threads, and every error.
+[[gnu::noinline]] void free_general(void* p, MSpan* s) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (s == nullptr) fatal("free(%p): not a live object of this heap (the address is not in any in-use span)", p);
+  const internal::SpanState st = s->state.load(std::memory_order_acquire);
+  if (st == internal::SpanState::kLarge) return free_large(s, a);
+  if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);
+  if (st != internal::SpanState::kSmall) fatal("free(%p): not a live object of this heap (span is free)", p);
+  const std::size_t i = s->object_index(a);
+  const std::uintptr_t slot = s->slot_address(i);
+  auto* c = reinterpret_cast<internal::MCache*>(internal::tls_cache);
+  const bool owner = s->owner.load(std::memory_order_relaxed) == c;
+  if (s->kind == internal::Kind::kTiny) return free_tiny(s, i, static_cast<unsigned>(a - slot), owner ? c : nullptr);
+  if (a != slot)
+    fatal("free(%p): not the start of a live object (inside the object at %p)", p, reinterpret_cast<void*>(slot));
+  if (owner) return c->owner_free(s, i);  // reports what the fast case did not accept
+  if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
+  InFlight in_flight(s);
+  count_free_of_class(s->span_class / internal::kNumKinds);
+  record_pending(s, i);
+}
+
 }  // namespace
 
 void free(void* p) {
   if (p == nullptr) return;
   internal::debug_free_enter();
+  // The common case, a leaf with no call: this thread owns the span of a
+  // small, non-tiny object, which becomes free in alloc_bits without an
+  // atomic read-modify-write. Anything else, errors included, goes to
+  // free_general.
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   MSpan* s = internal::mheap().span_of(a);
-  if (__builtin_expect(s == nullptr, 0))
-    fatal("free(%p): not a live object of this heap (the address is not in any in-use span)", p);
-  const internal::SpanState st = s->state.load(std::memory_order_acquire);
-  if (__builtin_expect(st != internal::SpanState::kSmall, 0)) {
-    if (st == internal::SpanState::kLarge) {
-      free_large(s, a);
-      internal::debug_free_exit();
-      return;
-    }
-    if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);
-    fatal("free(%p): not a live object of this heap (span is free)", p);
-  }
-  const std::size_t i = s->object_index(a);
-  const std::uintptr_t slot = s->slot_address(i);
-  // The empty cache owns no span, so no test for it is needed here: a
-  // thread without a cache of its own never matches s->owner.
   auto* c = reinterpret_cast<internal::MCache*>(internal::tls_cache);
-  const bool owner = s->owner.load(std::memory_order_relaxed) == c;
-  if (s->kind == internal::Kind::kTiny) {
-    free_tiny(s, i, static_cast<unsigned>(a - slot), owner ? c : nullptr);
-    internal::debug_free_exit();
-    return;
-  }
-  if (__builtin_expect(a != slot, 0))
-    fatal("free(%p): not the start of a live object (inside the object at %p)", p, reinterpret_cast<void*>(slot));
-  const int spc = s->span_class;
-  if (owner) {
-    // The common case: this thread owns the span, so the slot becomes free
-    // in alloc_bits without an atomic read-modify-write.
-    const std::size_t w = i / 64;
-    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-    const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
-    const bool cached = c->chunk_word[spc] == w && (c->front.alloc[spc].alloc_cache & bit);
-    if ((bits & bit) && !cached && !(s->pending_free[w].load(std::memory_order_relaxed) & bit)) {
-      s->alloc_bits[w].store(bits & ~bit, std::memory_order_relaxed);
-      s->alloc_count--;
-      s->need_zero = true;
-      internal::bump(c->counters.nfree[spc / internal::kNumKinds]);
-    } else {
-      c->owner_free(s, i);
+  if (__builtin_expect(s != nullptr && s->owner.load(std::memory_order_relaxed) == c, 1)) {
+    const int spc = s->span_class;
+    // owner == c excludes large spans (never owned) and free span records
+    // (their owner is cleared before they are freed).
+    if (__builtin_expect(spc != internal::kTinySpanClass, 1)) {
+      const std::size_t i = s->object_index(a);
+      const std::size_t w = i / 64;
+      const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+      const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
+      const internal::AllocSlot& as = c->front.alloc[spc];
+      const bool cached = as.chunk_word == w && (as.alloc_cache & bit);
+      if (__builtin_expect(a == s->slot_address(i) && (bits & bit) && !cached &&
+                               !(s->pending_free[w].load(std::memory_order_relaxed) & bit),
+                           1)) {
+        s->alloc_bits[w].store(bits & ~bit, std::memory_order_relaxed);
+        s->alloc_count--;
+        s->need_zero = true;
+        internal::bump(c->counters.nfree[spc / internal::kNumKinds]);
+        internal::debug_free_exit();
+        return;
+      }
     }
-  } else {
-    if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
-    InFlight in_flight(s);
-    count_free_of_class(spc / internal::kNumKinds);
-    record_pending(s, i);
   }
+  free_general(p, s);
   internal::debug_free_exit();
 }
 

@@ -54,7 +54,8 @@ void check_all(const MCache& c, int spc) {
 // the chunk c caches (whichever order the cache scans its span in).
 bool free_or_offered(const MCache& c, int spc, const MSpan* s, std::size_t i) {
   if (!s->is_allocated(i)) return true;
-  return c.spans[spc] == s && c.chunk_word[spc] == i / 64 && ((c.front.alloc[spc].alloc_cache >> (i % 64)) & 1);
+  return c.spans[spc] == s && c.front.alloc[spc].chunk_word == i / 64 &&
+         ((c.front.alloc[spc].alloc_cache >> (i % 64)) & 1);
 }
 
 // Take every slot the cache offers, refilling, until it moves on from span
@@ -92,7 +93,7 @@ TEST_P(MCacheRefill, FirstChunkIsReservedInTheSpan) {
   const AllocSlot& a = c->front.alloc[spc];
   EXPECT_EQ(s->owner.load(), c.get());
   EXPECT_EQ(s->span_class, spc);
-  EXPECT_EQ(c->chunk_word[spc], 0u);
+  EXPECT_EQ(c->front.alloc[spc].chunk_word, 0u);
   EXPECT_EQ(a.alloc_cache, s->valid_mask(0)) << "a fresh span's first word is all free";
   EXPECT_EQ(s->alloc_bits[0].load(), a.alloc_cache) << "the chunk is reserved";
   for (std::size_t w = 1; w < kBitmapWords; w++) EXPECT_EQ(s->alloc_bits[w].load(), 0u);
@@ -138,7 +139,7 @@ TEST(MCache, TakingEverySlotWalksTheChunksThenMovesToTheNextSpan) {
   for (std::size_t chunk = 0; chunk < 3; chunk++) {
     SCOPED_TRACE("chunk " + std::to_string(chunk));
     EXPECT_EQ(c->spans[spc], s);
-    EXPECT_EQ(c->chunk_word[spc], chunk);
+    EXPECT_EQ(c->front.alloc[spc].chunk_word, chunk);
     EXPECT_EQ(c->front.alloc[spc].alloc_cache, s->valid_mask(chunk));
     check_all(*c, spc);
     for (void* p : take_chunk(*c, spc)) {
@@ -338,7 +339,7 @@ class MCacheTiny : public ::testing::Test {
     testing::isolate_central(kTinySpanClass);
     ASSERT_TRUE(c_->refill(kTinySpanClass));
     s_ = c_->spans[kTinySpanClass];
-    ASSERT_EQ(c_->chunk_word[kTinySpanClass], 0u);
+    ASSERT_EQ(c_->front.alloc[kTinySpanClass].chunk_word, 0u);
     ASSERT_EQ(c_->front.alloc[kTinySpanClass].alloc_cache, ~std::uint64_t{0}) << "a fresh tiny span";
   }
   // A new block holding one object of size bytes at offset 0.
@@ -481,7 +482,8 @@ TEST_F(MCacheTiny, RefillOfAFullTinySpanReleasesARemotelyFreedCurrentBlock) {
   // Block 511 has no live object: it must be free, or offered by the chunk
   // the cache now holds (if it kept or took back s_).
   const AllocSlot& a = c_->front.alloc[kTinySpanClass];
-  const bool offered = c_->spans[kTinySpanClass] == s_ && c_->chunk_word[kTinySpanClass] == 7 && (a.alloc_cache >> 63);
+  const bool offered =
+      c_->spans[kTinySpanClass] == s_ && c_->front.alloc[kTinySpanClass].chunk_word == 7 && (a.alloc_cache >> 63);
   EXPECT_TRUE(!s_->is_allocated(511) || offered)
       << "block 511 stays allocated, alloc_count " << s_->alloc_count << ", on the "
       << (s_->owner.load() != nullptr ? "cache" : "central lists");

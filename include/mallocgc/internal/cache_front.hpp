@@ -60,7 +60,9 @@ struct AllocSlot {
   // type record array (const TypeInfo*[64]); tiny spans, the blocks'
   // allocated-offset masks (std::uint16_t[64]); others, unused.
   void* aux;
-  std::uintptr_t unused_;
+  // Which 64-slot word of the span's alloc_bits the chunk is (slow paths
+  // and free() only; beside alloc_cache so free() reads one cache line).
+  std::uintptr_t chunk_word;
 };
 static_assert(sizeof(AllocSlot) == 32);
 
