@@ -44,20 +44,13 @@ class InFlight {
 
 // A free by a thread that does not own the span is counted in the
 // thread's own cache when it has one (no locked instruction), else in the
-// shared counters.
-void count_free(std::atomic<std::uint64_t> internal::AllocCounters::*counter) {
+// shared counters. select picks the counter out of a set of counters.
+template <class Select>
+void count_free(Select select) {
   if (internal::MCache* c = internal::this_cache_if_any()) {
-    internal::bump(c->counters.*counter);
+    internal::bump(select(c->counters));
   } else {
-    (internal::shared_counters().*counter).fetch_add(1, std::memory_order_relaxed);
-  }
-}
-
-void count_free_of_class(int size_class) {
-  if (internal::MCache* c = internal::this_cache_if_any()) {
-    internal::bump(c->counters.nfree[size_class]);
-  } else {
-    internal::shared_counters().nfree[size_class].fetch_add(1, std::memory_order_relaxed);
+    select(internal::shared_counters()).fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -109,7 +102,7 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
   InFlight in_flight(s);
   const std::uint16_t prev = s->tiny->remote_freed[b].fetch_or(bit, std::memory_order_acq_rel);
   if (prev & bit) fatal("free(%p): object freed twice", reinterpret_cast<void*>(block + off));
-  count_free(&internal::AllocCounters::tiny_frees);
+  count_free([](internal::AllocCounters & k) -> auto& { return k.tiny_frees; });
   record_pending(s, b);
 }
 
@@ -132,7 +125,8 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
   if (owner) return c->owner_free(s, i);  // reports what the fast case did not accept
   if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
   InFlight in_flight(s);
-  count_free_of_class(s->span_class / internal::kNumKinds);
+  const int size_class = s->span_class / internal::kNumKinds;
+  count_free([size_class](internal::AllocCounters & k) -> auto& { return k.nfree[size_class]; });
   record_pending(s, i);
 }
 
