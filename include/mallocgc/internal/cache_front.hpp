@@ -43,9 +43,11 @@ inline constexpr int kTinySizeClass = 2;
 static_assert(kClassToSize[kTinySizeClass] == kTinySize);
 inline constexpr int kTinySpanClass = span_class(kTinySizeClass, Kind::kTiny);
 
-// Objects up to this size are zeroed inline by the fast path (a few
-// 16-byte stores); larger ones go through alloc_medium, which can skip
-// zeroing for never-used memory and uses memset otherwise.
+// Objects up to this size are zeroed inline by the fast path (at most 16
+// 16-byte stores); larger ones go through alloc_slow, which skips zeroing
+// for never-used memory and calls memset otherwise. The bound is a choice
+// of code size, not yet a measurement: a constant-size allocation inlines
+// its stores, a variable-size one a loop.
 inline constexpr std::size_t kMaxInlineZero = 256;
 
 // The fast path's view of the span a thread caches for one span class:
