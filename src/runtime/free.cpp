@@ -163,6 +163,15 @@ void free(void* p) {
         internal::debug_free_exit();
         return;
       }
+    } else {
+      // A tiny object in a block of this thread's: one call, which checks
+      // the offset against the block's objects.
+      const std::size_t b = s->object_index(a);
+      if (__builtin_expect(s->is_allocated(b), 1)) {
+        c->owner_free_tiny(s, b, static_cast<unsigned>(a - s->slot_address(b)));
+        internal::debug_free_exit();
+        return;
+      }
     }
   }
   free_general(p, s);
