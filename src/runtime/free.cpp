@@ -6,8 +6,9 @@
 // its block), and the slot must be allocated and not already freed.
 // Anything else aborts with a message that names the address.
 //
-// The owner thread of the span returns the slot straight to its cache (no
-// atomic operation); other threads record it in the span's pending_free
+// The owner thread of the span clears the slot's bit in alloc_bits (no
+// atomic read-modify-write; the cache finds the slot again at its next
+// refill); other threads record it in the span's pending_free
 // bitmap with an atomic OR and, the first time since the last merge, tell
 // the span's central list, which makes a full span available again.
 //

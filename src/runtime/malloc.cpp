@@ -19,10 +19,12 @@
 //      (heap lock), first reclaiming wholly free spans from the central
 //      lists if the heap would otherwise grow.
 //   5. When no pages are free, the page allocator commits more of an arena
-//      or reserves a new one from the OS, at least 1 MiB at a time.
+//      or reserves a new one from the OS, in 2 MiB steps.
 //
-// Freeing (mgc::free) walks back: the owner thread of a span returns a
-// slot straight to its cache or the span's alloc_bits; any other thread
+// Freeing (mgc::free) walks back: the owner thread of a span clears the
+// slot's bit in the span's alloc_bits, where its next refill finds it
+// again (a tiny block whose objects are all freed starts over in place
+// if it is the thread's current block); any other thread
 // sets the slot's bit in the span's pending_free bitmap with an atomic OR,
 // and the span's owner or central list merges those bits later. A span
 // with no allocated slot goes back to MHeap, its pages to the page pool.
