@@ -109,8 +109,9 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
 
 // Everything but the owner's free of a valid small object: large objects,
 // tiny ones, frees by other threads, and every error.
-[[gnu::noinline]] void free_general(void* p, MSpan* s) {
+[[gnu::noinline]] void free_general(void* p) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
+  MSpan* s = internal::mheap().span_of(a);
   if (s == nullptr) fatal("free(%p): not a live object of this heap (the address is not in any in-use span)", p);
   const internal::SpanState st = s->state.load(std::memory_order_acquire);
   if (st == internal::SpanState::kLarge) return free_large(s, a);
@@ -144,38 +145,41 @@ void free(void* p) {
   MSpan* s = internal::mheap().span_of(a);
   auto* c = reinterpret_cast<internal::MCache*>(internal::tls_cache);
   if (__builtin_expect(s != nullptr && s->owner.load(std::memory_order_relaxed) == c, 1)) {
-    const int spc = s->span_class;
     // owner == c excludes large spans (never owned) and free span records
-    // (their owner is cleared before they are freed).
+    // (their owner is cleared before they are freed). The tests below run
+    // one after the other, each dropping what it no longer needs, so that
+    // the common case fits in scratch registers.
+    const int spc = s->span_class;
+    const std::uintptr_t off = a - s->base;
+    const auto i = static_cast<std::size_t>((off * static_cast<std::uint64_t>(s->div_magic)) >> 32);
     if (__builtin_expect(spc != internal::kTinySpanClass, 1)) {
-      const std::size_t i = s->object_index(a);
       const std::size_t w = i / 64;
       const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-      const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
+      std::atomic<std::uint64_t>& word = s->alloc_bits[w];
+      const std::uint64_t bits = word.load(std::memory_order_relaxed);
       const internal::AllocSlot& as = c->front.alloc[spc];
-      const bool cached = as.chunk_word == w && (as.alloc_cache & bit);
-      if (__builtin_expect(a == s->slot_address(i) && (bits & bit) && !cached &&
-                               !(s->pending_free[w].load(std::memory_order_relaxed) & bit),
-                           1)) {
-        s->alloc_bits[w].store(bits & ~bit, std::memory_order_relaxed);
+      if (__builtin_expect(i * s->elem_size == off, 1) && __builtin_expect((bits & bit) != 0, 1) &&
+          __builtin_expect(!(s->pending_free[w].load(std::memory_order_relaxed) & bit), 1) &&
+          __builtin_expect(as.chunk_word != w || !(as.alloc_cache & bit), 1)) {
+        word.store(bits & ~bit, std::memory_order_relaxed);
         s->alloc_count--;
         s->need_zero = true;
         internal::bump(c->counters.nfree[spc / internal::kNumKinds]);
         internal::debug_free_exit();
         return;
       }
-    } else {
+    } else if (__builtin_expect(s->is_allocated(i), 1)) {
       // A tiny object in a block of this thread's: one call, which checks
       // the offset against the block's objects.
-      const std::size_t b = s->object_index(a);
-      if (__builtin_expect(s->is_allocated(b), 1)) {
-        c->owner_free_tiny(s, b, static_cast<unsigned>(a - s->slot_address(b)));
-        internal::debug_free_exit();
-        return;
-      }
+      c->owner_free_tiny(s, i, static_cast<unsigned>(off - i * internal::kTinySize));
+      internal::debug_free_exit();
+      return;
     }
   }
-  free_general(p, s);
+  // Only p is passed on (the span is looked up again), so that nothing of
+  // the case above has to survive the call: the common case then needs no
+  // stack frame.
+  free_general(p);
   internal::debug_free_exit();
 }
 
