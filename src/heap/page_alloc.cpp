@@ -122,6 +122,9 @@ bool PageAlloc::grow(std::size_t npages) {
     if (want > c->npages - c->committed) want = c->npages - c->committed;
     if (!os::commit(reinterpret_cast<void*>(c->base + c->committed * kPageSize), want * kPageSize)) return false;
     set_range(c->free_bits, c->committed, want, true);
+    // The search may have given up past the old end: start it no later
+    // than the new pages.
+    if (c->committed / 64 < c->search_from) c->search_from = c->committed / 64;
     c->committed += want;
     committed_pages_ += want;
     free_pages_ += want;
