@@ -7,6 +7,24 @@
 
 namespace mgc::internal {
 
+void add_counters(AllocCounters& to, const AllocCounters& from) {
+  auto add = [](std::atomic<std::uint64_t>& dst, const std::atomic<std::uint64_t>& src) {
+    dst.fetch_add(src.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  };
+  for (int i = 0; i < kNumSizeClasses; i++) {
+    add(to.nmalloc[i], from.nmalloc[i]);
+    add(to.nfree[i], from.nfree[i]);
+  }
+  add(to.tiny_mallocs, from.tiny_mallocs);
+  add(to.tiny_frees, from.tiny_frees);
+  add(to.tiny_block_mallocs, from.tiny_block_mallocs);
+  add(to.tiny_block_frees, from.tiny_block_frees);
+  add(to.large_mallocs, from.large_mallocs);
+  add(to.large_frees, from.large_frees);
+  add(to.large_malloc_bytes, from.large_malloc_bytes);
+  add(to.large_free_bytes, from.large_free_bytes);
+}
+
 void MCache::reset() {
   front.tiny = 0;
   front.tiny_offset = kTinySize;
@@ -96,10 +114,7 @@ void MCache::release_slot(MSpan* s, std::size_t i) {
   // check and later free whatever the slot holds by then. A later refill
   // finds the slot again.
   const std::size_t w = i / 64;
-  const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-  s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~bit, std::memory_order_relaxed);
-  s->alloc_count--;
-  s->need_zero = true;
+  s->clear_alloc_bit(w, s->alloc_bits[w].load(std::memory_order_relaxed), std::uint64_t{1} << (i % 64));
 }
 
 bool MCache::refill(int spc) {
@@ -188,9 +203,7 @@ void MCache::owner_free_tiny(MSpan* s, std::size_t b, unsigned off) {
   if (local & remote)
     fatal("free(%p): object freed twice (tiny block %#lx)", reinterpret_cast<void*>(block + off),
           static_cast<unsigned long>(block));
-  t->alloc_mask[b] = 0;
-  t->local_freed[b] = 0;
-  t->remote_freed[b].store(0, std::memory_order_relaxed);
+  t->reset(b);
   if (block == front.tiny) {
     // Every object of the current block is free: start it over in place,
     // zeroed as a new block would be. It stays this thread's block (and

@@ -41,6 +41,10 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
   c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
+// to += from, field by field (atomically: several caches may fold into
+// one set of counters).
+void add_counters(AllocCounters& to, const AllocCounters& from);
+
 struct MCache {
   CacheFront front;  // must stay first: tls_cache points here
   MSpan* spans[kNumSpanClasses];

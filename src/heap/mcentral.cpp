@@ -29,28 +29,21 @@ namespace {
 
 // Abort if block b has a freed bit where no object starts, or an object
 // freed by both the owner and another thread.
-void check_tiny_block(MSpan* s, std::size_t b) {
+inline void check_tiny_block(MSpan* s, std::size_t b) {
   TinyMasks* t = s->tiny;
   const std::uint16_t remote = t->remote_freed[b].load(std::memory_order_relaxed);
   const auto bad =
       static_cast<std::uint16_t>(((t->local_freed[b] | remote) & ~t->alloc_mask[b]) | (t->local_freed[b] & remote));
-  if (bad != 0) bad_tiny_free(s, b, bad);
+  if (__builtin_expect(bad != 0, 0)) bad_tiny_free(s, b, bad);
 }
 
-// The test of tiny_block_reclaimable, inline for merge_pending's loop.
+// The test of tiny_block_reclaimable.
 inline bool tiny_block_done(MSpan* s, std::size_t b) {
+  check_tiny_block(s, b);
   TinyMasks* t = s->tiny;
   const std::uint16_t alloc = t->alloc_mask[b];
-  const auto freed = static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_relaxed));
-  // A freed bit where no object starts, or an object freed both by the
-  // owner and by another thread: a bad or double free.
-  const auto bad = static_cast<std::uint16_t>((freed & ~alloc) |
-                                              (t->local_freed[b] & t->remote_freed[b].load(std::memory_order_relaxed)));
-  if (__builtin_expect(bad != 0, 0)) bad_tiny_free(s, b, bad);
-  if (alloc == 0 || freed != alloc) return false;
-  t->alloc_mask[b] = 0;
-  t->local_freed[b] = 0;
-  t->remote_freed[b].store(0, std::memory_order_relaxed);
+  if (alloc == 0 || (t->local_freed[b] | t->remote_freed[b].load(std::memory_order_relaxed)) != alloc) return false;
+  t->reset(b);
   return true;
 }
 

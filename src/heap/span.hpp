@@ -53,6 +53,15 @@ struct TinyMasks {
   std::uint16_t alloc_mask[kMaxTinyBlocks];
   std::uint16_t local_freed[kMaxTinyBlocks];
   std::atomic<std::uint16_t> remote_freed[kMaxTinyBlocks];
+
+  // Block b holds no object any more. Owner or central lock holder only,
+  // and only once every object of the block is freed (so no other thread
+  // may be writing remote_freed[b]).
+  void reset(std::size_t b) {
+    alloc_mask[b] = 0;
+    local_freed[b] = 0;
+    remote_freed[b].store(0, std::memory_order_relaxed);
+  }
 };
 
 struct SpanList;
@@ -113,6 +122,14 @@ struct MSpan {
 
   bool is_allocated(std::size_t i) const {
     return (alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
+  }
+
+  // Owner (or central lock holder) only: slot 64 * w + ctz(bit), whose
+  // word of alloc_bits currently reads bits, becomes free.
+  void clear_alloc_bit(std::size_t w, std::uint64_t bits, std::uint64_t bit) {
+    alloc_bits[w].store(bits & ~bit, std::memory_order_relaxed);
+    alloc_count--;
+    need_zero = true;
   }
 
   // Expensive consistency check (debug-malloc and tests): aborts with a

@@ -155,15 +155,12 @@ void free(void* p) {
     if (__builtin_expect(spc != internal::kTinySpanClass, 1)) {
       const std::size_t w = i / 64;
       const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-      std::atomic<std::uint64_t>& word = s->alloc_bits[w];
-      const std::uint64_t bits = word.load(std::memory_order_relaxed);
+      const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
       const internal::AllocSlot& as = c->front.alloc[spc];
       if (__builtin_expect(i * s->elem_size == off, 1) && __builtin_expect((bits & bit) != 0, 1) &&
           __builtin_expect(!(s->pending_free[w].load(std::memory_order_relaxed) & bit), 1) &&
           __builtin_expect(as.chunk_word != w || !(as.alloc_cache & bit), 1)) {
-        word.store(bits & ~bit, std::memory_order_relaxed);
-        s->alloc_count--;
-        s->need_zero = true;
+        s->clear_alloc_bit(w, bits, bit);
         internal::bump(c->counters.nfree[spc / internal::kNumKinds]);
         internal::debug_free_exit();
         return;

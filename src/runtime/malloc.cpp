@@ -85,6 +85,15 @@ void* alloc_small(MCache* c, int spc, const TypeInfo* type) {
   return p;
 }
 
+// One slot of span class spc from the calling thread's cache (created if
+// need be), with the debug-malloc checks of the slow path.
+void* alloc_in_class(SlowPathScope& scope, int spc, const TypeInfo* type) {
+  MCache* c = this_cache();
+  if (c == nullptr) return nullptr;
+  scope.set_span_class(c, spc);
+  return alloc_small(c, spc, type);
+}
+
 }  // namespace
 
 void* alloc_slow(std::size_t size, Kind kind) {
@@ -92,11 +101,7 @@ void* alloc_slow(std::size_t size, Kind kind) {
   if (size > kMaxAllocSize) return nullptr;
   ensure_options();
   if (size > kMaxSmallSize) return alloc_large(size, kind, nullptr);
-  MCache* c = this_cache();
-  if (c == nullptr) return nullptr;
-  const int spc = span_class(size_to_class(size == 0 ? 1 : size), kind);
-  scope.set_span_class(c, spc);
-  return alloc_small(c, spc, nullptr);
+  return alloc_in_class(scope, span_class(size_to_class(size == 0 ? 1 : size), kind), nullptr);
 }
 
 void* alloc_tiny_slow(std::size_t size) {
@@ -117,11 +122,7 @@ void* alloc_typed_slow(const TypeInfo* type) {
   SlowPathScope scope;
   ensure_options();
   if (type->size > kMaxSmallSize) return alloc_large(type->size, Kind::kTyped, type);
-  MCache* c = this_cache();
-  if (c == nullptr) return nullptr;
-  const int spc = span_class(size_to_class(type->size), Kind::kTyped);
-  scope.set_span_class(c, spc);
-  return alloc_small(c, spc, type);
+  return alloc_in_class(scope, span_class(size_to_class(type->size), Kind::kTyped), type);
 }
 
 void* alloc_aligned(std::size_t size, std::size_t align, Kind kind) {
@@ -133,12 +134,7 @@ void* alloc_aligned(std::size_t size, std::size_t align, Kind kind) {
   int cls = size_to_class(size == 0 ? 1 : size);
   while (cls < kNumSizeClasses && kClassToSize[cls] % align != 0) cls++;
   if (cls == kNumSizeClasses) return alloc_large(size, kind, nullptr);  // pages are aligned enough
-  MCache* c = this_cache();
-  if (c == nullptr) return nullptr;
-  const Kind k = kind == Kind::kTiny ? Kind::kNoscan : kind;
-  const int spc = span_class(cls, k);
-  scope.set_span_class(c, spc);
-  return alloc_small(c, spc, nullptr);
+  return alloc_in_class(scope, span_class(cls, kind), nullptr);
 }
 
 }  // namespace mgc::internal

@@ -16,29 +16,6 @@ namespace mgc {
 
 namespace {
 
-struct Sum {
-  std::uint64_t nmalloc[internal::kNumSizeClasses] = {};
-  std::uint64_t nfree[internal::kNumSizeClasses] = {};
-  std::uint64_t tiny_mallocs = 0, tiny_frees = 0, tiny_block_mallocs = 0, tiny_block_frees = 0;
-  std::uint64_t large_mallocs = 0, large_frees = 0, large_malloc_bytes = 0, large_free_bytes = 0;
-
-  void add(const internal::AllocCounters& c) {
-    auto ld = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
-    for (int i = 0; i < internal::kNumSizeClasses; i++) {
-      nmalloc[i] += ld(c.nmalloc[i]);
-      nfree[i] += ld(c.nfree[i]);
-    }
-    tiny_mallocs += ld(c.tiny_mallocs);
-    tiny_frees += ld(c.tiny_frees);
-    tiny_block_mallocs += ld(c.tiny_block_mallocs);
-    tiny_block_frees += ld(c.tiny_block_frees);
-    large_mallocs += ld(c.large_mallocs);
-    large_frees += ld(c.large_frees);
-    large_malloc_bytes += ld(c.large_malloc_bytes);
-    large_free_bytes += ld(c.large_free_bytes);
-  }
-};
-
 // Another thread's mallocs may not be counted yet when its objects' frees
 // already are (see above): never report a negative amount.
 std::uint64_t in_use(std::uint64_t allocated, std::uint64_t freed) { return allocated > freed ? allocated - freed : 0; }
@@ -51,29 +28,34 @@ Stats stats() {
   // settles its counters, so freed memory shows as freed; wholly free
   // spans go back to the page heap on the way.
   internal::reclaim_empty_spans();
-  Sum sum;
+  internal::AllocCounters total;
   Stats st;
-  st.num_threads = internal::for_each_cache([&sum](const internal::MCache& c) { sum.add(c.counters); });
-  sum.add(internal::shared_counters());
-  sum.tiny_block_frees += internal::mcentral(internal::kTinySpanClass).merged_slots();
+  st.num_threads =
+      internal::for_each_cache([&total](const internal::MCache& c) { internal::add_counters(total, c.counters); });
+  internal::add_counters(total, internal::shared_counters());
+  auto ld = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
+  const std::uint64_t tiny_mallocs = ld(total.tiny_mallocs), tiny_frees = ld(total.tiny_frees);
+  const std::uint64_t large_mallocs = ld(total.large_mallocs), large_frees = ld(total.large_frees);
+  const std::uint64_t tiny_block_frees =
+      ld(total.tiny_block_frees) + internal::mcentral(internal::kTinySpanClass).merged_slots();
   for (int i = 1; i < internal::kNumSizeClasses; i++) {
     SizeClassStats& b = st.by_size[i];
     b.size = internal::kClassToSize[i];
-    b.mallocs = sum.nmalloc[i];
-    b.frees = sum.nfree[i];
+    b.mallocs = ld(total.nmalloc[i]);
+    b.frees = ld(total.nfree[i]);
     st.mallocs += b.mallocs;
     st.frees += b.frees;
     st.heap_alloc += in_use(b.mallocs, b.frees) * b.size;
   }
-  st.tiny_mallocs = sum.tiny_mallocs;
-  st.tiny_frees = sum.tiny_frees;
-  st.mallocs += sum.tiny_mallocs + sum.large_mallocs;
-  st.frees += sum.tiny_frees + sum.large_frees;
-  st.large_mallocs = sum.large_mallocs;
-  st.large_frees = sum.large_frees;
+  st.tiny_mallocs = tiny_mallocs;
+  st.tiny_frees = tiny_frees;
+  st.mallocs += tiny_mallocs + large_mallocs;
+  st.frees += tiny_frees + large_frees;
+  st.large_mallocs = large_mallocs;
+  st.large_frees = large_frees;
   st.heap_objects = in_use(st.mallocs, st.frees);
-  st.heap_alloc += in_use(sum.tiny_block_mallocs, sum.tiny_block_frees) * internal::kTinySize;
-  st.heap_alloc += in_use(sum.large_malloc_bytes, sum.large_free_bytes);
+  st.heap_alloc += in_use(ld(total.tiny_block_mallocs), tiny_block_frees) * internal::kTinySize;
+  st.heap_alloc += in_use(ld(total.large_malloc_bytes), ld(total.large_free_bytes));
   const internal::HeapPageStats ps = internal::mheap().page_stats();
   st.heap_sys = ps.committed_bytes;
   st.heap_reserved = ps.reserved_bytes;

@@ -35,29 +35,11 @@ constinit AllocCounters g_shared;
 pthread_key_t g_exit_key;
 std::once_flag g_key_once;
 
-void fold_counters(const AllocCounters& from, AllocCounters& to) {
-  auto add = [](std::atomic<std::uint64_t>& dst, const std::atomic<std::uint64_t>& src) {
-    dst.fetch_add(src.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  };
-  for (int i = 0; i < kNumSizeClasses; i++) {
-    add(to.nmalloc[i], from.nmalloc[i]);
-    add(to.nfree[i], from.nfree[i]);
-  }
-  add(to.tiny_mallocs, from.tiny_mallocs);
-  add(to.tiny_frees, from.tiny_frees);
-  add(to.tiny_block_mallocs, from.tiny_block_mallocs);
-  add(to.tiny_block_frees, from.tiny_block_frees);
-  add(to.large_mallocs, from.large_mallocs);
-  add(to.large_frees, from.large_frees);
-  add(to.large_malloc_bytes, from.large_malloc_bytes);
-  add(to.large_free_bytes, from.large_free_bytes);
-}
-
 void release_cache(MCache* c) {
   c->release_all();
   if (tls_cache == &c->front) tls_cache = &g_empty_cache;
   std::lock_guard<std::mutex> g(g_registry.lock);
-  fold_counters(c->counters, g_shared);
+  add_counters(g_shared, c->counters);
   if (c->prev != nullptr) {
     c->prev->next = c->next;
   } else {
