@@ -60,10 +60,35 @@ typedef struct mgc_stats {
   uint64_t tiny_mallocs;  /* of mallocs, tiny objects (noscan, under 16 bytes) */
   uint64_t tiny_frees;    /* of frees, tiny objects */
   uint64_t num_threads;   /* threads with an allocation cache */
+  uint64_t num_gc;        /* completed collection cycles */
+  uint64_t heap_goal;     /* heap size at which the next cycle starts */
+  uint64_t next_gc;       /* = heap_goal */
+  uint64_t heap_live_after_mark; /* bytes the last mark found reachable */
+  uint64_t pause_total_ns;       /* all stop-the-world pauses, ever */
+  uint64_t pause_ns[256]; /* last 256 pauses; latest at (num_gc + 255) % 256 */
+  double gc_cpu_fraction; /* collector CPU time / process CPU time */
   mgc_size_class_stats_t by_size[MGC_NUM_SIZE_CLASSES];
 } mgc_stats_t;
 
 void mgc_stats(mgc_stats_t* out);
+
+/* The collector: see mallocgc.hpp for the full contract of each call. */
+void mgc_collect(void);
+int mgc_set_gc_percent(int percent);         /* returns the old value; <0: off */
+int64_t mgc_set_memory_limit(int64_t bytes); /* returns the old limit; <0: query */
+void mgc_add_roots(void* begin, void* end);
+void mgc_remove_roots(void* begin, void* end);
+void mgc_set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
+void mgc_wait_for_finalizers(void);
+/* Threads that hold heap pointers without allocating register explicitly;
+ * calls nest. A thread registers itself at its first allocation. */
+void mgc_register_thread(void);
+void mgc_unregister_thread(void);
+
+typedef struct mgc_weak mgc_weak_t;
+mgc_weak_t* mgc_weak_create(void* p); /* NULL when out of memory */
+void* mgc_weak_get(const mgc_weak_t* w); /* NULL once p was found unreachable */
+void mgc_weak_destroy(mgc_weak_t* w);
 
 #ifdef __cplusplus
 }

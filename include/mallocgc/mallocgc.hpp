@@ -16,8 +16,15 @@
 // refusing memory) returns nullptr from the raw calls; make<T> throws
 // std::bad_alloc instead.
 //
-// Stage: the allocator. The collector is not built yet: memory is reclaimed
-// only by mgc::free (see README.md).
+// The collector finds objects that nothing reaches any more and reclaims
+// them (stop-the-world parallel mark, lazy sweep, Go's GOGC pacing). What it
+// scans for pointers: the stacks, saved registers and static thread-local
+// storage of registered threads (a thread registers at its first
+// allocation, or with mgc::ThreadScope), the writable data of the program
+// and of its shared libraries, ranges given to add_roots, and the heap's
+// own conservative and typed objects. Memory from the system malloc is
+// NOT scanned: keep heap pointers in collected memory (mgc::allocator for
+// standard containers) or in a registered root range.
 #pragma once
 
 #include <array>
@@ -137,6 +144,92 @@ T* make(A&&... args) {
   }
 }
 
+// --- the collector ---------------------------------------------------------
+
+// Run a full collection now and sweep what it found (Go: runtime.GC). Spans
+// that other threads' caches hold are swept when those threads next reach
+// a slow path. Finalizers it queues run later, on the finalizer thread.
+void collect();
+
+// GOGC: start a cycle when the heap has grown by percent% over what the last
+// mark found live (at least a 4 MiB goal). A negative value turns automatic
+// collection off (Go: GOGC=off), unless the memory limit is near. Returns
+// the previous setting (-1 for off).
+int set_gc_percent(int percent);
+
+// A soft limit on the heap in bytes (Go: GOMEMLIMIT): cycles start earlier
+// so the heap stays under it if the live data allows. A negative value
+// leaves the limit unchanged; INT64_MAX means no limit. Returns the previous
+// limit.
+std::int64_t set_memory_limit(std::int64_t bytes);
+
+// Scan [begin, end) as a root range, word by word, until remove_roots is
+// called with the same range. For heap pointers kept in memory the
+// collector does not otherwise see (system malloc, mmap). Overlapping and
+// repeated ranges are allowed; each add needs its remove. Aborts on an
+// empty or inverted range, or on removing a range never added.
+void add_roots(void* begin, void* end);
+void remove_roots(void* begin, void* end);
+
+// Run fn(obj, data) once, on the finalizer thread, after obj (the start of
+// a live heap object) is found unreachable; obj and what it reaches stay
+// alive for the call, and obj is reclaimed at a later cycle if the call did
+// not make it reachable again. data is kept alive while the finalizer is
+// set. fn == nullptr removes obj's finalizer; setting a second one replaces
+// the first. As in Go: finalizers of objects that reach each other in a
+// cycle never run, and an object's finalizer keeps what it points to alive
+// for one more cycle. mgc::free(obj) drops its finalizer without running
+// it. Aborts if obj is not the start of a live object.
+void set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
+
+// Block until every finalizer queued before the call has returned.
+void wait_for_finalizers();
+
+// Register the calling thread for as long as the scope lives: its stack,
+// registers and thread-local storage become roots. A thread registers
+// itself at its first allocation (until it exits); threads that hold heap
+// pointers without allocating need a ThreadScope (C:
+// mgc_register_thread). Scopes nest.
+class ThreadScope {
+ public:
+  ThreadScope();
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+};
+
+namespace internal {
+struct WeakHandle;
+WeakHandle* weak_create(const void* p);  // p in a live object; nullptr for nullptr
+void* weak_get(const WeakHandle* h);
+void weak_destroy(WeakHandle* h);
+}  // namespace internal
+
+// A weak reference: get() returns the pointer given at construction while
+// its object is reachable, and nullptr from the moment a collection finds
+// the object unreachable (before the object's finalizer, if any, runs; a
+// finalizer that resurrects the object does not bring the reference back).
+// The handle itself lives outside the heap; copies share nothing.
+template <class T>
+class Weak {
+ public:
+  Weak() = default;
+  explicit Weak(T* p) : h_(internal::weak_create(p)) {}
+  Weak(const Weak& o) : h_(internal::weak_create(o.get())) {}
+  Weak(Weak&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  Weak& operator=(Weak o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  ~Weak() {
+    if (h_ != nullptr) internal::weak_destroy(h_);
+  }
+  T* get() const { return h_ == nullptr ? nullptr : static_cast<T*>(internal::weak_get(h_)); }
+
+ private:
+  internal::WeakHandle* h_ = nullptr;
+};
+
 // Statistics of one size class.
 struct SizeClassStats {
   std::size_t size = 0;       // bytes per object
@@ -162,6 +255,16 @@ struct Stats {
   std::uint64_t tiny_mallocs = 0;   // of mallocs, tiny objects (noscan, under 16 bytes)
   std::uint64_t tiny_frees = 0;     // of frees, tiny objects
   std::uint64_t num_threads = 0;    // threads with an allocation cache
+  // The collector (Go's MemStats names). Pauses are stop-the-world times.
+  std::uint64_t num_gc = 0;                // completed cycles
+  std::uint64_t heap_goal = 0;             // heap size at which the next cycle starts
+  std::uint64_t next_gc = 0;               // = heap_goal (Go's name)
+  std::uint64_t heap_live_after_mark = 0;  // bytes the last mark found reachable
+  std::uint64_t pause_total_ns = 0;        // all pauses, ever
+  // The last 256 pauses, ns, as a ring: the latest is at
+  // [(num_gc + 255) % 256] (Go: PauseNs).
+  std::array<std::uint64_t, 256> pause_ns{};
+  double gc_cpu_fraction = 0;  // collector CPU time / process CPU time since start
   // Per size class, objects other than tiny ones ([0] unused). heap_alloc
   // counts a tiny object's whole 16-byte block while any object in it lives
   // and, empty or not, each thread's current tiny block.
