@@ -3,6 +3,9 @@
 //
 //	GOPROXY=off GOFLAGS=-mod=mod go test -run '^$' -bench . -benchmem -count 5
 //
+// (tools/bench_table.py runs the seed's four, then Malloc8Parallel alone
+// with -cpu 1,2.)
+//
 // The bodies are those of Go 1.19's runtime/malloc_test.go, except that
 // each result escapes to the heap: there, escape analysis keeps the object
 // on the stack and the benchmarks report 0 allocs/op. Here a store that is
@@ -11,6 +14,7 @@
 package mallocbench
 
 import (
+	"sync/atomic"
 	"testing"
 	"unsafe"
 )
@@ -70,4 +74,22 @@ func BenchmarkMallocTypeInfo16(b *testing.B) {
 		x ^= uintptr(unsafe.Pointer(p))
 	}
 	mallocSink = x
+}
+
+// BenchmarkMalloc8Parallel is Malloc8 from GOMAXPROCS goroutines at once
+// (b.RunParallel); ns/op is per allocation of all goroutines together, so
+// -cpu 1,2 gives the two-thread scaling that bench_malloc_threads measures
+// for mallocgc.
+func BenchmarkMalloc8Parallel(b *testing.B) {
+	b.RunParallel(func(pb *testing.PB) {
+		var x uintptr
+		for pb.Next() {
+			p := new(int64)
+			if escapeSink.b {
+				escapeSink.x = p
+			}
+			x ^= uintptr(unsafe.Pointer(p))
+		}
+		atomic.AddUintptr(&mallocSink, x)
+	})
 }
