@@ -6,8 +6,13 @@
 Runs, from <build dir> (bench/CMakeLists.txt builds them):
 
   bench_malloc          mallocgc: the seed's four and PairMgc/<size>
-  bench_boehm           Boehm GC: the seed's four
-  bench/go              Go: the seed's four (`go test -bench`, offline)
+  bench_malloc_threads  mallocgc: Malloc8 from one and from two threads
+  bench_boehm           Boehm GC: the seed's four, Malloc8 from 1 and 2 threads
+  bench/go              Go: the seed's four, Malloc8Parallel with -cpu 1,2
+                        (`go test -bench`, offline)
+  bench_workloads_*     binary-trees and GCBench on mallocgc, Boehm GC and
+                        mimalloc (explicit frees); bench/go/workloads on Go
+                        (built here with `go build`, offline)
   bench_pairs_<peer>    glibc, mimalloc, jemalloc, tcmalloc: Pair/<size>
   bench_heap_growth     mallocgc growing a fresh heap, MALLOCGC_HUGEPAGES=0 and 1
   bench_page_touch      the same touch pattern on plain mmap'd memory
@@ -23,6 +28,9 @@ Environment:
   BENCH_MIN_TIME        Google Benchmark's --benchmark_min_time, seconds (0.5)
   BENCH_GO_BENCHTIME    go test -benchtime (1s)
   BENCH_HEAP_MIB        MiB grown by each heap-growth run (256)
+  BENCH_GC_REPS         runs of binary-trees and of GCBench per system, medians
+                        taken (3: binary-trees takes 10-40 s a run here)
+  BENCH_TREES_DEPTH     binary-trees depth (21)
   BENCH_GO              the go command (default /usr/lib/go-1.19/bin/go, then go on PATH)
 
 Standard library only.
@@ -56,6 +64,19 @@ PACKAGES = {
     "jemalloc": "libjemalloc-dev",
     "tcmalloc": "libgoogle-perftools-dev",
 }
+# The collector workloads: system -> executable under the build dir (Go's
+# is built by build_go_workloads). mimalloc frees every node by hand.
+WORKLOAD_SYSTEMS = ["mallocgc", "go", "boehm", "mimalloc"]
+WORKLOAD_EXES = {
+    "mallocgc": "bench_workloads_mgc",
+    "boehm": "bench_workloads_boehm",
+    "mimalloc": "bench_workloads_mimalloc",
+}
+WORKLOAD_FIELDS = [
+    "wall_s", "cpu_s", "peak_rss_mib", "gc_cycles", "pauses", "pause_max_ms", "pause_p99_ms", "pause_total_ms",
+]
+PAUSE_RING = 256  # pauses kept by mallocgc's stats() and Go's MemStats
+
 MALLOC_FROM = {"glibc": "libc.so", "mimalloc": "mimalloc", "jemalloc": "jemalloc", "tcmalloc": "tcmalloc"}
 
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
@@ -184,15 +205,8 @@ GO_LINE = re.compile(
 )
 
 
-def run_go(report, build, reps, benchtime):
-    """Run bench/go offline; return ({name: median ns}, version label, error)."""
-    go = go_command()
-    if go is None:
-        return None, None, None
-    rc, out, _ = run(report, [go, "version"])
-    m = re.search(r"go(\d+\.\d+)(\.\d+)?", out)
-    label = f"Go {m.group(1)}" if m else "Go"
-    version = m.group(0) if m else "unknown"
+def go_env(build):
+    """The environment of every go command: offline, caches under build/bench-go, Go's defaults."""
     gohome = build / "bench-go"
     env = dict(os.environ)
     for k in ("GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"):  # Go's defaults, as the seed measured
@@ -206,7 +220,21 @@ def run_go(report, build, reps, benchtime):
         GOTOOLCHAIN="local",
     )
     gohome.mkdir(parents=True, exist_ok=True)
-    cmd = [go, "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", str(reps), "-benchtime", benchtime]
+    return env
+
+
+def run_go(report, build, reps, benchtime):
+    """Run bench/go offline; return ({name: median ns}, version label, error)."""
+    go = go_command()
+    if go is None:
+        return None, None, None
+    rc, out, _ = run(report, [go, "version"])
+    m = re.search(r"go(\d+\.\d+)(\.\d+)?", out)
+    label = f"Go {m.group(1)}" if m else "Go"
+    version = m.group(0) if m else "unknown"
+    env = go_env(build)
+    seed_four = "^Benchmark(" + "|".join(SEED_FOUR) + ")$"
+    cmd = [go, "test", "-run", "^$", "-bench", seed_four, "-benchmem", "-count", str(reps), "-benchtime", benchtime]
     rc, out, err = run(report, cmd, cwd=REPO / "bench" / "go", env=env)
     if rc != 0:
         return {}, label, f"go test exited with status {rc}: {last_line(err or out)}"
@@ -222,6 +250,82 @@ def run_go(report, build, reps, benchtime):
     if bad_allocs:
         error = "allocs/op is not 1 (the result did not escape) for " + ", ".join(sorted(bad_allocs))
     return {k: statistics.median(v) for k, v in samples.items()}, f"{label} ({version})", error
+
+
+GO_PARALLEL_LINE = re.compile(r"^BenchmarkMalloc8Parallel(?:-(?P<cpu>\d+))?\s+\d+\s+(?P<ns>[\d.]+) ns/op")
+
+
+def run_go_parallel(report, build, reps, benchtime):
+    """Go's Malloc8Parallel with -cpu 1,2; return ({threads: median aggregate ns/op}, error)."""
+    go = go_command()
+    if go is None:
+        return None, None
+    cmd = [go, "test", "-run", "^$", "-bench", "^BenchmarkMalloc8Parallel$", "-cpu", "1,2",
+           "-count", str(reps), "-benchtime", benchtime]
+    rc, out, err = run(report, cmd, cwd=REPO / "bench" / "go", env=go_env(build))
+    if rc != 0:
+        return {}, f"go test exited with status {rc}: {last_line(err or out)}"
+    samples = {}
+    for line in out.splitlines():
+        m = GO_PARALLEL_LINE.match(line.strip())
+        if m:  # go test omits the -N suffix when GOMAXPROCS is 1
+            samples.setdefault(int(m.group("cpu") or 1), []).append(float(m.group("ns")))
+    return {k: statistics.median(v) for k, v in samples.items()}, None
+
+
+def build_go_workloads(report, build):
+    """go build bench/go/workloads offline; return (executable or None, error or None)."""
+    go = go_command()
+    if go is None:
+        return None, None
+    exe = build / "bench-go" / "workloads"
+    env = go_env(build)
+    rc, out, err = run(report, [go, "build", "-o", exe, "./workloads"], cwd=REPO / "bench" / "go", env=env)
+    if rc != 0:
+        return None, f"go build ./workloads exited with status {rc}: {last_line(err or out)}"
+    return exe, None
+
+
+def run_workloads(report, exes, benches, reps):
+    """Run each workload on each system reps times, round-robin (so that a
+    slow spell of a shared machine falls on every system alike).
+
+    exes: {system: executable}; benches: [(key, argv tail)]. Returns
+    {key: {system: {"median": {field: value or None}, "runs": n,
+    "version": str or None, "check": value, "error": str or None}}}.
+    """
+    results = {key: {sys_: {"rows": [], "error": None} for sys_ in exes} for key, _ in benches}
+    for _ in range(reps):
+        for key, args in benches:
+            for system, exe in exes.items():
+                r = results[key][system]
+                if r["error"]:
+                    continue
+                rc, out, err = run(report, [exe, *args])
+                if rc != 0:
+                    r["error"] = f"{Path(exe).name} {' '.join(args)} exited with status {rc}: {last_line(err or out)}"
+                    continue
+                try:
+                    row = json.loads(last_line(out))
+                except json.JSONDecodeError:
+                    r["error"] = f"{Path(exe).name} {' '.join(args)}: unexpected output {last_line(out)!r}"
+                    continue
+                r["rows"].append(row)
+    for key in results:
+        for system, r in results[key].items():
+            rows = r.pop("rows")
+            r["runs"] = len(rows)
+            r["median"] = {}
+            for f in WORKLOAD_FIELDS:
+                vals = [row.get(f) for row in rows if row.get(f) is not None]
+                r["median"][f] = statistics.median(vals) if vals else None
+            r["max_cycles"] = max((row.get("gc_cycles") or 0 for row in rows), default=0)
+            r["version"] = rows[0].get("version") if rows else None
+            checks = {row.get("check") for row in rows}
+            r["check"] = next(iter(checks)) if len(checks) == 1 else None
+            if len(checks) > 1:
+                r["error"] = r["error"] or f"its check differs between runs: {sorted(checks)}"
+    return results
 
 
 def run_growth(report, exe, args, env_extra, reps):
@@ -282,6 +386,103 @@ def host_line(build):
     ), build_type
 
 
+def fmt_num(v, digits=2):
+    if v is None:
+        return "—"
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.{digits}f}"
+
+
+def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
+    """The binary-trees and GCBench tables, as markdown lines."""
+    labels = {
+        "mallocgc": "mallocgc",
+        "go": go_label.split(" (")[0],
+        "boehm": boehm_label,
+        "mimalloc": "mimalloc, explicit free",
+    }
+    titles = {"binary-trees": f"binary-trees {depth}", "gcbench": "GCBench"}
+    out = ["## binary-trees and GCBench (collector on, default settings)", ""]
+    out.append(
+        f"Medians of {gc_reps} runs, each a fresh process; the systems take turns. One thread allocates. "
+        "Wall: start of `main` to the end of the work. CPU: user + system time of every thread of the process "
+        "(collector threads included). Peak RSS: `ru_maxrss`. Cycles: collections during the run. Pauses: "
+        "mallocgc `stats().pause_ns`, Go `MemStats.PauseNs` (a cycle's two stop-the-world pauses summed), Boehm "
+        "`GC_EVENT_START` to `GC_EVENT_END`; p99 is the nearest rank. Nodes: mallocgc `alloc_typed` "
+        "(two pointer words), Go `&node{}`, Boehm `GC_MALLOC`; mimalloc frees every node with `mi_free` "
+        "(no collector: the floor). binary-trees: the Benchmarks Game algorithm, one thread. GCBench: Boehm "
+        "and Ellis's classic C version (stretch tree 18, long-lived tree 16, 500,000 doubles, trees 4 to 16)."
+    )
+    out.append("")
+    out.append("| benchmark | system | wall s | CPU s | peak RSS MiB | cycles | max pause ms | p99 pause ms |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    footnotes = []
+    for key, title in titles.items():
+        for system in WORKLOAD_SYSTEMS:
+            name = labels[system]
+            r = workloads.get(key, {}).get(system)
+            if system in missing:
+                out.append(f"| {title} | {name} | {missing[system]} | | | | | |")
+                continue
+            if r is None or (r["error"] and r["runs"] == 0):
+                out.append(f"| {title} | {name} | failed (see below) | | | | | |")
+                continue
+            m = r["median"]
+            cycles = "—" if m["gc_cycles"] is None else f"{m['gc_cycles']:.0f}"
+            out.append(f"| {title} | {name} | {fmt_num(m['wall_s'])} | {fmt_num(m['cpu_s'])} | "
+                       f"{fmt_num(m['peak_rss_mib'], 1)} | {cycles} | {fmt_num(m['pause_max_ms'])} | "
+                       f"{fmt_num(m['pause_p99_ms'])} |")
+            if system in ("mallocgc", "go") and r["max_cycles"] > PAUSE_RING:
+                footnotes.append(f"{title}, {name}: {r['max_cycles']} cycles; max and p99 cover the last "
+                                 f"{PAUSE_RING} pauses (total of all pauses: {fmt_num(m['pause_total_ms'])} ms).")
+    out.append("")
+    if footnotes:
+        out.extend(f"- {f}" for f in footnotes)
+        out.append("")
+
+    def med(key, system, field):
+        r = workloads.get(key, {}).get(system)
+        if r is None or system in missing or r["runs"] == 0:
+            return None
+        return r["median"][field]
+
+    out.append("Ratios of the medians (mallocgc / peer; below 1: mallocgc is faster or smaller):")
+    out.append("")
+    out.append(f"| benchmark | wall / {labels['go']} | wall / Boehm | wall / mimalloc | "
+               f"RSS / {labels['go']} | RSS / Boehm | RSS / mimalloc |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for key, title in titles.items():
+        cells = []
+        for field in ("wall_s", "peak_rss_mib"):
+            m = med(key, "mallocgc", field)
+            cells.extend(fmt_ratio(m, med(key, peer, field)) for peer in ("go", "boehm", "mimalloc"))
+        out.append(f"| {title} | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
+def scaling_section(scaling, reps):
+    """The two-thread Malloc8 table, as markdown lines."""
+    out = ["## Two threads allocating (Malloc8)", ""]
+    out.append(
+        f"Medians of {reps} runs. ns per allocation of all threads together (wall time / allocations); "
+        "scaling = throughput with two threads / with one (2.00 is perfect; target for mallocgc with the "
+        "collector on: 1.8 or more). Results are dropped at once (collector on) except on the warm-heap row, "
+        "where each thread keeps 2^20 results and frees them with `mgc::free`, untimed."
+    )
+    out.append("")
+    out.append("| system | 1 thread ns/op | 2 threads ns/op | scaling |")
+    out.append("|---|---:|---:|---:|")
+    for label, row in scaling.items():
+        one, two = row.get(1), row.get(2)
+        out.append(f"| {label} | {fmt_ns(one)} | {fmt_ns(two)} | {fmt_ratio(one, two)} |")
+    out.append("")
+    return out
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip(), file=sys.stderr)
@@ -294,6 +495,8 @@ def main(argv):
     min_time = env_float("BENCH_MIN_TIME", 0.5)
     go_benchtime = os.environ.get("BENCH_GO_BENCHTIME", "1s")
     heap_mib = env_int("BENCH_HEAP_MIB", 256)
+    gc_reps = env_int("BENCH_GC_REPS", 3)
+    trees_depth = env_int("BENCH_TREES_DEPTH", 21)
     report = Report()
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()[0]
@@ -362,6 +565,65 @@ def main(argv):
             res, error = run_growth(report, exe, [f"--mib={heap_mib}", f"--advise={advise}"], {}, reps)
             growth.append((label, res, error))
 
+    # Two threads: {row label: {threads: ns/op}}; mallocgc's rows first.
+    scaling = {}
+    exe = find_executable(build, "bench_malloc_threads")
+    if exe is None:
+        report.notes.append("**mallocgc: bench_malloc_threads is not built.**")
+        report.failed = True
+    else:
+        res, _, error = run_gbench(report, exe, reps, min_time)
+        for name, label in (("Malloc8Threads", "mallocgc, collector on"),
+                            ("Malloc8ThreadsWarm", "mallocgc, warm heap (batches freed untimed)")):
+            scaling[label] = {t: res.get(f"{name}/real_time/threads:{t}") for t in (1, 2)}
+        if error or any(v is None for row in scaling.values() for v in row.values()):
+            report.failed = True
+            report.notes.append(f"**mallocgc: bench_malloc_threads failed**: {error or 'results missing'}.")
+    go_par, error = run_go_parallel(report, build, reps, go_benchtime)
+    if go_par is not None:
+        scaling[f"{go_label.split(' (')[0]} (`b.RunParallel`, `-cpu 1,2`)"] = {t: go_par.get(t) for t in (1, 2)}
+        if error:
+            report.notes.append(f"Go Malloc8Parallel: {error}.")
+    if boehm is not None:
+        scaling[f"{boehm_label} (`GC_MALLOC_ATOMIC(8)`)"] = {
+            t: boehm.get(f"Malloc8Threads/real_time/threads:{t}") for t in (1, 2)}
+
+    # binary-trees and GCBench, round-robin over the systems.
+    workload_exes, workload_missing = {}, {}
+    for system in WORKLOAD_SYSTEMS:
+        if system == "go":
+            exe, error = build_go_workloads(report, build)
+            if error:
+                report.notes.append(f"Go workloads: {error}.")
+                workload_missing[system] = "build failed (see below)"
+            elif exe is None:
+                workload_missing[system] = f"not installed (Debian: {PACKAGES['go']})"
+        else:
+            exe = find_executable(build, WORKLOAD_EXES[system])
+            if exe is None:
+                if system == "mallocgc":
+                    report.notes.append(f"**mallocgc: {WORKLOAD_EXES[system]} is not built.**")
+                    report.failed = True
+                    workload_missing[system] = "not built"
+                else:
+                    workload_missing[system] = f"not installed (Debian: {PACKAGES[system]})"
+        if exe is not None:
+            workload_exes[system] = exe
+    workload_benches = [("binary-trees", ["binary-trees", str(trees_depth)]), ("gcbench", ["gcbench"])]
+    workloads = run_workloads(report, workload_exes, workload_benches, gc_reps)
+    for key, _ in workload_benches:
+        for system, r in workloads[key].items():
+            if r["error"]:
+                if system == "mallocgc":
+                    report.failed = True
+                    report.notes.append(f"**mallocgc {key} failed**: {r['error']}.")
+                else:
+                    report.notes.append(f"{system} {key} failed: {r['error']}.")
+        checks = {r["check"] for r in workloads[key].values() if not r["error"] and r["runs"]}
+        if len(checks) > 1:
+            report.notes.append(f"{key}: the systems disagree on the check figure: "
+                                + ", ".join(f"{s} {r['check']}" for s, r in workloads[key].items()) + ".")
+
     # --- the report ----------------------------------------------------------
     load_after = os.getloadavg()[0]
     host, build_type = host_line(build)
@@ -370,7 +632,7 @@ def main(argv):
     out.append("")
     out.append(f"Command: `{shlex.join(['python3', *argv])}` "
                f"(BENCH_REPS={reps}, BENCH_MIN_TIME={min_time:g} s, BENCH_GO_BENCHTIME={go_benchtime}, "
-               f"BENCH_HEAP_MIB={heap_mib})")
+               f"BENCH_HEAP_MIB={heap_mib}, BENCH_GC_REPS={gc_reps}, BENCH_TREES_DEPTH={trees_depth})")
     out.append(f"Date: {started.strftime('%Y-%m-%d %H:%M UTC')}. {host} "
                f"Load average (1 min) {load_before:.2f} at the start, {load_after:.2f} at the end.")
     if build_type not in ("Release", "unknown"):
@@ -436,6 +698,9 @@ def main(argv):
             huge = "?" if res["anon_huge_mib"] < 0 else f"{res['anon_huge_mib']:.0f}"
             out.append(f"| {label} | {res['ms_per_mib']:.3f} | {fmt_ns(res['ns_per_16b'])} | {huge} |")
     out.append("")
+
+    out.extend(workload_section(workloads, workload_missing, trees_depth, gc_reps, go_label, boehm_label))
+    out.extend(scaling_section(scaling, reps))
 
     if report.notes:
         out.append("## Missing or failed")
