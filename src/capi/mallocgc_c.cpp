@@ -1,9 +1,11 @@
 // The C API: one-line forwards to the C++ core (mallocgc.h).
 #include <cstring>
 
+#include "gc/threads.hpp"
 #include "heap/type_info.hpp"
 #include "mallocgc/mallocgc.h"
 #include "mallocgc/mallocgc.hpp"
+#include "runtime/thread_cache.hpp"
 
 static_assert(MGC_NUM_SIZE_CLASSES == mgc::internal::kNumSizeClasses, "mallocgc.h disagrees with the size classes");
 
@@ -43,11 +45,36 @@ void mgc_stats(mgc_stats_t* out) {
   out->tiny_mallocs = s.tiny_mallocs;
   out->tiny_frees = s.tiny_frees;
   out->num_threads = s.num_threads;
+  out->num_gc = s.num_gc;
+  out->heap_goal = s.heap_goal;
+  out->next_gc = s.next_gc;
+  out->heap_live_after_mark = s.heap_live_after_mark;
+  out->pause_total_ns = s.pause_total_ns;
+  for (int i = 0; i < 256; i++) out->pause_ns[i] = s.pause_ns[static_cast<std::size_t>(i)];
+  out->gc_cpu_fraction = s.gc_cpu_fraction;
   for (int i = 0; i < MGC_NUM_SIZE_CLASSES; i++) {
     out->by_size[i].size = s.by_size[i].size;
     out->by_size[i].mallocs = s.by_size[i].mallocs;
     out->by_size[i].frees = s.by_size[i].frees;
   }
+}
+
+void mgc_collect(void) { mgc::collect(); }
+int mgc_set_gc_percent(int percent) { return mgc::set_gc_percent(percent); }
+int64_t mgc_set_memory_limit(int64_t bytes) { return mgc::set_memory_limit(bytes); }
+void mgc_add_roots(void* begin, void* end) { mgc::add_roots(begin, end); }
+void mgc_remove_roots(void* begin, void* end) { mgc::remove_roots(begin, end); }
+void mgc_set_finalizer(void* obj, void (*fn)(void*, void*), void* data) { mgc::set_finalizer(obj, fn, data); }
+void mgc_wait_for_finalizers(void) { mgc::wait_for_finalizers(); }
+void mgc_register_thread(void) { mgc::internal::register_thread_scope(); }
+void mgc_unregister_thread(void) { mgc::internal::unregister_thread(); }
+
+mgc_weak_t* mgc_weak_create(void* p) { return reinterpret_cast<mgc_weak_t*>(mgc::internal::weak_create(p)); }
+void* mgc_weak_get(const mgc_weak_t* w) {
+  return w == nullptr ? nullptr : mgc::internal::weak_get(reinterpret_cast<const mgc::internal::WeakHandle*>(w));
+}
+void mgc_weak_destroy(mgc_weak_t* w) {
+  if (w != nullptr) mgc::internal::weak_destroy(reinterpret_cast<mgc::internal::WeakHandle*>(w));
 }
 
 }  // extern "C"

@@ -3,6 +3,8 @@
 #include <bit>
 
 #include "heap/mcentral.hpp"
+#include "heap/mheap.hpp"
+#include "heap/sweep.hpp"
 #include "os/fatal.hpp"
 
 namespace mgc::internal {
@@ -35,7 +37,9 @@ void MCache::reset() {
     spans[spc] = nullptr;
     front.alloc[spc].chunk_word = 0;
     chunk_avail[spc] = 0;
+    chunk_reserved[spc] = 0;
   }
+  flush_gen = sweep_gen();
 }
 
 bool MCache::next_chunk(int spc, MSpan* s) {
@@ -64,6 +68,8 @@ bool MCache::next_chunk(int spc, MSpan* s) {
     spans[spc] = s;
     front.alloc[spc].chunk_word = static_cast<std::uint16_t>(w);
     chunk_avail[spc] = n;
+    chunk_reserved[spc] = avail;
+    mheap().add_live(std::uint64_t{n} * s->elem_size);
     return true;
   }
   return false;
@@ -167,8 +173,33 @@ void MCache::release_all() {
     front.alloc[spc] = AllocSlot{};
     spans[spc] = nullptr;
     chunk_avail[spc] = 0;
+    chunk_reserved[spc] = 0;
     mcentral(spc).uncache_span(s);
   }
+}
+
+void MCache::prepare_for_sweep() {
+  const std::uint32_t gen = sweep_gen();
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    MSpan* s = spans[spc];
+    if (s == nullptr || !needs_sweep(s)) continue;
+    const std::size_t w = front.alloc[spc].chunk_word;
+    const std::uint64_t black = chunk_reserved[spc] & ~front.alloc[spc].alloc_cache;
+    // No mark runs now (marking happens with the world stopped, and a
+    // cycle that stops it before the sweep below clears and redoes the
+    // marks of this unswept span), so plain ORs suffice.
+    s->gc_bits[w].store(s->gc_bits[w].load(std::memory_order_relaxed) | black, std::memory_order_relaxed);
+    if (spc == kTinySpanClass) {
+      const long b = current_tiny_block(s);
+      if (b >= 0) {
+        const auto bw = static_cast<std::size_t>(b) / 64;
+        s->gc_bits[bw].store(s->gc_bits[bw].load(std::memory_order_relaxed) | (std::uint64_t{1} << (b % 64)),
+                             std::memory_order_relaxed);
+      }
+    }
+  }
+  release_all();
+  flush_gen = gen;
 }
 
 void MCache::owner_free(MSpan* s, std::size_t i) {

@@ -48,9 +48,14 @@ void add_counters(AllocCounters& to, const AllocCounters& from);
 struct MCache {
   CacheFront front;  // must stay first: tls_cache points here
   MSpan* spans[kNumSpanClasses];
-  std::uint32_t chunk_avail[kNumSpanClasses];  // slots the chunk offered when loaded
-  std::uint16_t tiny_none;                     // tiny_mask's target when there is no block
-  std::uint64_t tiny_allocs_counted;           // front.tiny_allocs already in counters
+  std::uint32_t chunk_avail[kNumSpanClasses];     // slots the chunk offered when loaded
+  std::uint64_t chunk_reserved[kNumSpanClasses];  // which slots the chunk reserved
+  // The sweep generation this cache last prepared for. While it differs
+  // from the global one, a cycle has marked the heap since, and the cache's
+  // spans still wait for their sweep (prepare_for_sweep).
+  std::uint32_t flush_gen = 0;
+  std::uint16_t tiny_none;            // tiny_mask's target when there is no block
+  std::uint64_t tiny_allocs_counted;  // front.tiny_allocs already in counters
   AllocCounters counters;
   MCache* next = nullptr;  // registry links (registry lock)
   MCache* prev = nullptr;
@@ -62,6 +67,15 @@ struct MCache {
   // Give every span back to its central list and drop the tiny block
   // (thread exit). The cache is then empty and reusable.
   void release_all();
+
+  // The owner's first slow path after a cycle (Go: mcache.prepareForSweep).
+  // The collector marked the heap without touching this cache, so objects
+  // this thread handed out from its current chunks after the world was
+  // stopped (possibly a fast path the stop interrupted) carry no mark; every
+  // allocated slot of the current chunks is therefore marked here (live
+  // for one more cycle, like Go's allocate-black), then the spans go back to
+  // their central lists, which sweep them.
+  void prepare_for_sweep();
 
   // Account consumed slots of the cached chunks and the tiny counter into
   // counters, without giving anything back. Owner only.

@@ -5,6 +5,7 @@
 #include <bit>
 
 #include "heap/mheap.hpp"
+#include "heap/sweep.hpp"
 #include "os/fatal.hpp"
 
 namespace mgc::internal {
@@ -156,23 +157,65 @@ void MCentral::merge(MSpan* s) {
   if (n != 0) merged_.fetch_add(n, std::memory_order_relaxed);
 }
 
+std::uint32_t MCentral::sweep_gen_now() { return sweep_gen(); }
+
 // Is a free() by a non-owner thread still working on s? Checked after the
 // merge that emptied s: such a free announced itself before its first
 // write to s, which the merge saw, so the announcement is seen here too.
 bool MCentral::frees_in_flight(const MSpan* s) { return s->frees_in_flight.load(std::memory_order_seq_cst) != 0; }
 
+void MCentral::file_swept(MSpan* s, SpanList* empty) {
+  if (s->alloc_count == 0 && !frees_in_flight(s)) {
+    empty->push(s);
+    return;
+  }
+  const std::size_t k = swept_index();
+  (s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_[k] : partial_[k]).push(s);
+}
+
+namespace {
+void free_spans(SpanList& empty) {
+  while (MSpan* s = empty.pop()) mheap().free_span(s);
+}
+// Unswept full spans examined per cache_span before the heap grows instead
+// (Go's mcentral.cacheSpan stops after 100 spans as well).
+constexpr int kSweepBudget = 64;
+}  // namespace
+
 MSpan* MCentral::cache_span(MCache* c, int spc) {
+  SpanList empty;
+  MSpan* found = nullptr;
   {
     std::lock_guard<std::mutex> g(lock_);
-    while (MSpan* s = partial_.pop()) {
+    const std::size_t k = swept_index();
+    while (found == nullptr) {
+      MSpan* s = partial_[k].pop();
+      if (s == nullptr) break;
       if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
       if (s->alloc_count < s->nelems) {
-        s->owner.store(c, std::memory_order_relaxed);
-        return s;
+        found = s;
+      } else {
+        full_[k].push(s);  // its pending frees were tiny objects of live blocks
       }
-      full_.push(s);  // its pending frees were tiny objects of live blocks
     }
+    // Then spans the last cycle has not swept yet: sweeping one may well
+    // free slots, which is better than growing the heap.
+    for (int budget = kSweepBudget; found == nullptr && budget > 0; budget--) {
+      MSpan* s = partial_[1 - k].pop();
+      if (s == nullptr) s = full_[1 - k].pop();
+      if (s == nullptr) break;
+      sweep_small_span(s);
+      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+      if (s->alloc_count < s->nelems) {
+        found = s;
+      } else {
+        file_swept(s, &empty);
+      }
+    }
+    if (found != nullptr) found->owner.store(c, std::memory_order_relaxed);
   }
+  free_spans(empty);
+  if (found != nullptr) return found;
   const std::size_t npages = kClassToAllocNPages[spc / kNumKinds];
   if (!mheap().has_free_pages(npages)) reclaim_empty_spans();
   MSpan* s = mheap().alloc_small_span(spc);
@@ -181,16 +224,16 @@ MSpan* MCentral::cache_span(MCache* c, int spc) {
 }
 
 void MCentral::uncache_span(MSpan* s) {
+  SpanList empty;
   {
     std::lock_guard<std::mutex> g(lock_);
     s->owner.store(nullptr, std::memory_order_relaxed);
+    // A span its owner held across a cycle is swept as it comes back.
+    sweep_small_span(s);
     if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
-    if (s->alloc_count != 0 || frees_in_flight(s)) {
-      (s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_ : partial_).push(s);
-      return;
-    }
+    file_swept(s, &empty);
   }
-  mheap().free_span(s);
+  free_spans(empty);
 }
 
 void MCentral::notify_pending(MSpan* s) {
@@ -199,9 +242,11 @@ void MCentral::notify_pending(MSpan* s) {
   // flag stays set) cost no lock.
   std::lock_guard<std::mutex> g(lock_);
   if (s->owner.load(std::memory_order_relaxed) != nullptr) return;  // its owner merges at its next refill
-  if (s->list == &full_) {
-    full_.remove(s);
-    partial_.push(s);
+  for (std::size_t k = 0; k < 2; k++) {
+    if (s->list == &full_[k]) {
+      full_[k].remove(s);
+      partial_[k].push(s);
+    }
   }
 }
 
@@ -209,22 +254,57 @@ std::size_t MCentral::reclaim() {
   SpanList empty;
   {
     std::lock_guard<std::mutex> g(lock_);
-    for (MSpan* s = partial_.first; s != nullptr;) {
+    SpanList& partial = partial_[swept_index()];
+    for (MSpan* s = partial.first; s != nullptr;) {
       MSpan* next = s->next;
       if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
       if (s->alloc_count == 0 && !frees_in_flight(s)) {
-        partial_.remove(s);
+        partial.remove(s);
         empty.push(s);
       }
       s = next;
     }
   }
+  const std::size_t n = empty.count;
+  free_spans(empty);
+  return n + sweep_some(~std::size_t{0});
+}
+
+std::size_t MCentral::sweep_some(std::size_t max) {
   std::size_t n = 0;
-  while (MSpan* s = empty.pop()) {
-    mheap().free_span(s);
-    n++;
+  SpanList empty;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    const std::size_t u = 1 - swept_index();
+    while (n < max) {
+      MSpan* s = partial_[u].pop();
+      if (s == nullptr) s = full_[u].pop();
+      if (s == nullptr) break;
+      sweep_small_span(s);
+      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+      file_swept(s, &empty);
+      n++;
+    }
   }
+  free_spans(empty);
   return n;
+}
+
+void MCentral::sweep_unswept_locked() {
+  const std::size_t k = swept_index();
+  for (SpanList* l : {&partial_[1 - k], &full_[1 - k]}) {
+    while (MSpan* s = l->pop()) {
+      sweep_small_span(s);
+      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+      (s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_[k] : partial_[k]).push(s);
+    }
+  }
+}
+
+std::size_t MCentral::unswept_count() {
+  std::lock_guard<std::mutex> g(lock_);
+  const std::size_t u = 1 - swept_index();
+  return partial_[u].count + full_[u].count;
 }
 
 std::size_t reclaim_empty_spans() {
@@ -235,15 +315,19 @@ std::size_t reclaim_empty_spans() {
 
 void MCentral::check() {
   std::lock_guard<std::mutex> g(lock_);
-  for (SpanList* l : {&partial_, &full_}) {
+  const std::size_t k = swept_index();
+  for (SpanList* l : {&partial_[0], &partial_[1], &full_[0], &full_[1]}) {
     std::size_t count = 0;
+    const bool swept = l == &partial_[k] || l == &full_[k];
     for (MSpan* s = l->first; s != nullptr; s = s->next, count++) {
       if (s->list != l) fatal("central list: span %#lx does not know its list", static_cast<unsigned long>(s->base));
       if (s->owner.load(std::memory_order_relaxed) != nullptr)
         fatal("central list: span %#lx is on a list and owned by a cache", static_cast<unsigned long>(s->base));
-      if (l == &full_ && s->alloc_count != s->nelems)
-        fatal("central list: span %#lx on the full list has %u of %u slots allocated",
+      if ((l == &full_[0] || l == &full_[1]) && s->alloc_count != s->nelems)
+        fatal("central list: span %#lx on a full list has %u of %u slots allocated",
               static_cast<unsigned long>(s->base), s->alloc_count, s->nelems);
+      if (swept && needs_sweep(s))
+        fatal("central list: span %#lx on a swept list is not swept", static_cast<unsigned long>(s->base));
       s->check();
     }
     if (count != l->count) fatal("central list: count %zu but %zu spans linked", l->count, count);
@@ -252,12 +336,12 @@ void MCentral::check() {
 
 std::size_t MCentral::partial_count() {
   std::lock_guard<std::mutex> g(lock_);
-  return partial_.count;
+  return partial_[0].count + partial_[1].count;
 }
 
 std::size_t MCentral::full_count() {
   std::lock_guard<std::mutex> g(lock_);
-  return full_.count;
+  return full_[0].count + full_[1].count;
 }
 
 }  // namespace mgc::internal

@@ -4,6 +4,10 @@
 // list of its class's MCentral:
 //   partial - spans with a free slot, or with frees pending a merge;
 //   full    - spans with every slot allocated and nothing pending.
+// Each exists twice, swept and unswept, indexed by the parity of the sweep
+// generation as in Go: when the collector advances the generation, the
+// swept lists become the unswept ones without a span being touched (the
+// unswept ones are empty by then: every cycle first finishes the sweep).
 // A cache takes a span with cache_span and gives it back with
 // uncache_span; free() of an object in an unowned full span moves the span
 // to partial with notify_pending. Pending frees of an unowned span are
@@ -42,6 +46,18 @@ class MCentral {
   // slot to mheap. Returns how many spans went back.
   std::size_t reclaim();
 
+  // Sweep up to max unswept spans of this class: onto the swept lists, or
+  // back to mheap when empty. Returns how many were swept.
+  std::size_t sweep_some(std::size_t max);
+  // Unswept spans left (for the collector's check before a cycle).
+  std::size_t unswept_count();
+  // Lock held (by the collector, world stopped): sweep what is still
+  // unswept onto the swept lists; empty spans stay on the partial list
+  // (nothing may call mheap now); reclaim() frees them later.
+  void sweep_unswept_locked();
+  void lock() { lock_.lock(); }
+  void unlock() { lock_.unlock(); }
+
   // Expensive consistency check of both lists and their spans.
   void check();
 
@@ -55,11 +71,16 @@ class MCentral {
  private:
   void merge(MSpan* s);  // lock held, s unowned
   static bool frees_in_flight(const MSpan* s);
+  // Lock held: put swept, unowned s on the swept list it belongs to, or
+  // onto *empty when it holds nothing (the caller frees those unlocked).
+  void file_swept(MSpan* s, SpanList* empty);
+  static std::size_t swept_index() { return (sweep_gen_now() / 2) & 1; }
+  static std::uint32_t sweep_gen_now();
 
   std::atomic<std::uint64_t> merged_{0};
   std::mutex lock_;
-  SpanList partial_;
-  SpanList full_;
+  SpanList partial_[2];
+  SpanList full_[2];
 };
 
 // The central list of span class spc.

@@ -3,6 +3,7 @@
 #include <new>
 
 #include "heap/meta_alloc.hpp"
+#include "heap/sweep.hpp"
 #include "os/fatal.hpp"
 
 namespace mgc::internal {
@@ -57,6 +58,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->type_records = records;
   s->tiny = tiny;
   s->state.store(SpanState::kSmall, std::memory_order_relaxed);
+  s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);  // nothing to sweep
   publish(s);
   return s;
 }
@@ -83,6 +85,8 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->alloc_bits[0].store(1, std::memory_order_relaxed);
   s->alloc_count = 1;
   s->state.store(SpanState::kLarge, std::memory_order_relaxed);
+  s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);
+  large_.push(s);
   publish(s);
   return s;
 }
@@ -102,6 +106,7 @@ void MHeap::free_span(MSpan* s) {
     std::lock_guard<std::mutex> g(lock_);
     if (s->state.load(std::memory_order_relaxed) == SpanState::kFree)
       fatal("span %#lx freed twice", static_cast<unsigned long>(s->base));
+    if (s->list == &large_) large_.remove(s);
     arenas_.set_spans(s->base, s->npages, nullptr);
     pages_.free(s->base, s->npages);
     inuse_pages_ -= s->npages;
@@ -111,6 +116,41 @@ void MHeap::free_span(MSpan* s) {
   }
   meta_free(records, nelems * sizeof(void*));
   meta_free(tiny, sizeof(TinyMasks));
+}
+
+std::size_t MHeap::sweep_large() {
+  SpanList dead;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    const std::uint32_t gen = sweep_gen();
+    for (MSpan* s = large_.first; s != nullptr;) {
+      MSpan* next = s->next;
+      if (s->sweep_gen.load(std::memory_order_relaxed) != gen) {
+        if (s->gc_bits[0].load(std::memory_order_relaxed) != 0) {
+          s->gc_bits[0].store(0, std::memory_order_relaxed);
+          s->sweep_gen.store(gen, std::memory_order_relaxed);
+        } else {
+          // Claim it as free() would; an explicit free racing with us has
+          // claimed it first and frees it itself.
+          auto expected = SpanState::kLarge;
+          if (s->state.compare_exchange_strong(expected, SpanState::kFreeing, std::memory_order_acq_rel)) {
+            large_.remove(s);
+            dead.push(s);
+          }
+        }
+      }
+      s = next;
+    }
+  }
+  std::size_t bytes = 0;
+  AllocCounters& swept = swept_counters();
+  while (MSpan* s = dead.pop()) {
+    bytes += s->npages * kPageSize;
+    swept.large_frees.fetch_add(1, std::memory_order_relaxed);
+    swept.large_free_bytes.fetch_add(s->npages * kPageSize, std::memory_order_relaxed);
+    free_span(s);
+  }
+  return bytes;
 }
 
 bool MHeap::has_free_pages(std::size_t npages) {

@@ -57,6 +57,27 @@ class MHeap {
   HeapPageStats page_stats();
   void set_huge_pages(bool on);
 
+  // Sweep every large span the last mark did not reach: unmarked ones are
+  // freed (their pages return), marked ones have their mark cleared.
+  // Returns bytes freed. Takes the heap lock.
+  std::size_t sweep_large();
+
+  // Bytes handed to caches and large objects since the last mark, plus
+  // what that mark found live: the pacer's heap_live (Go: heapLive).
+  // Counted per chunk and large object on slow paths, never per object.
+  void add_live(std::uint64_t bytes) { live_.fetch_add(bytes, std::memory_order_relaxed); }
+  std::uint64_t live() const { return live_.load(std::memory_order_relaxed); }
+  void reset_live(std::uint64_t bytes) { live_.store(bytes, std::memory_order_relaxed); }
+
+  // The collector stops the world holding the heap lock, so that no
+  // stopped thread can hold it; while it does, only the _locked calls
+  // below may be used.
+  void lock() { lock_.lock(); }
+  void unlock() { lock_.unlock(); }
+  // Call fn(MSpan*) for every in-use span (small and large). Lock held.
+  template <class F>
+  void for_each_span_locked(F&& fn);
+
   // Expensive consistency check of the page allocator, the map, and every
   // in-use span for which skip(span) is false (spans that another thread's
   // cache owns change under our feet and must be skipped).
@@ -71,7 +92,24 @@ class MHeap {
   PageAlloc pages_{&arenas_};
   MSpan* free_records_ = nullptr;  // recycled span records, via next
   std::size_t inuse_pages_ = 0;
+  SpanList large_;  // every large span not yet being freed
+  std::atomic<std::uint64_t> live_{0};
 };
+
+template <class F>
+void MHeap::for_each_span_locked(F&& fn) {
+  pages_.for_each_chunk([&](std::uintptr_t base, std::size_t committed) {
+    for (std::size_t i = 0; i < committed;) {
+      MSpan* s = arenas_.span_of(base + i * kPageSize);
+      if (s == nullptr || s->base != base + i * kPageSize) {
+        i++;
+        continue;
+      }
+      fn(s);
+      i += s->npages;
+    }
+  });
+}
 
 // The process-wide heap (constant-initialised, so usable before main).
 extern MHeap g_mheap;

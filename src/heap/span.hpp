@@ -7,7 +7,15 @@
 //   pending_free  bit set: free() released the slot (or, in a tiny span,
 //                 asks for the block to be examined) and the span's owner,
 //                 or its central list, has not merged it into alloc_bits.
+//   gc_bits       bit set: the collector's last mark reached the slot (a
+//                 tiny span: the 16-byte block). Sweeping makes them the
+//                 new alloc_bits and clears them (Go: gcmarkBits).
 // A slot is free exactly when its alloc_bits bit is clear.
+//
+// Sweep generations (Go: mspan.sweepgen against mheap.sweepgen, which the
+// collector advances by 2 at the end of every mark): sweep_gen == the
+// global generation means swept since the last mark; anything else means
+// gc_bits hold the last mark's result and the span waits for a sweep.
 //
 // Who may write what:
 //   - base, npages, elem_size, nelems, div_magic, span_class, kind, the
@@ -19,6 +27,10 @@
 //     reads them from any thread to validate a pointer; the owner writes
 //     them with plain (relaxed) loads and stores, never read-modify-writes.
 //   - pending_free, pending: any thread, with atomic read-modify-writes.
+//   - gc_bits: the mark workers (atomic OR) while the world is stopped; the
+//     sweeper, which is whoever may write alloc_bits.
+//   - sweep_gen: the sweeper, with the same exclusivity as alloc_bits.
+//   - specials: the specials lock holder (gc/specials).
 //   - tiny->alloc_mask, tiny->local_freed: the owner only.
 //     tiny->remote_freed: any thread, atomically.
 //   - next, prev, list: the lock of the list the span is on.
@@ -90,9 +102,16 @@ struct MSpan {
   // while this is nonzero: a tiny block whose other objects are freed can
   // be merged away while such a free is still about to touch the span.
   std::atomic<std::uint32_t> frees_in_flight{0};
+  // Objects of the span that have a finalizer or weak references: free()
+  // must drop those, so it leaves its fast case when this is nonzero.
+  std::atomic<std::uint32_t> specials{0};
 
   std::atomic<std::uint64_t> alloc_bits[kBitmapWords];
   std::atomic<std::uint64_t> pending_free[kBitmapWords];
+  std::atomic<std::uint64_t> gc_bits[kBitmapWords];
+  std::atomic<std::uint32_t> sweep_gen{0};
+  // gccheckmark's second set of mark bits while it runs, else nullptr.
+  std::atomic<std::uint64_t>* check_bits = nullptr;
 
   const TypeInfo** type_records = nullptr;           // typed spans: one per slot
   TinyMasks* tiny = nullptr;                         // tiny spans
@@ -119,6 +138,8 @@ struct MSpan {
     return first >= nelems ? 0 : (std::uint64_t{1} << (nelems - first)) - 1;
   }
   std::size_t bitmap_words() const { return (nelems + 63) / 64; }
+
+  bool is_marked(std::size_t i) const { return (gc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1; }
 
   bool is_allocated(std::size_t i) const {
     return (alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;

@@ -9,6 +9,10 @@
 //     and exit (MCache::check).
 //   - check_heap(): the expensive checkers of every central list and span
 //     and of the heap.
+//   - No collection starts or finishes while a fast path is in flight: the
+//     fast path notes the world epoch at entry and compares at exit. (The
+//     stop-the-world handler lets a thread inside the fast path finish it
+//     before stopping, gc/threads; this check is what proves it.)
 // In ordinary builds SlowPathScope is empty and nothing here runs.
 //
 // Owns: the in-malloc mark and the test hook. Never allocates.
@@ -23,7 +27,9 @@ namespace mgc::internal {
 // the mark.
 class SlowPathScope {
  public:
-  SlowPathScope() = default;
+  SlowPathScope() {
+    if constexpr (kDebugMalloc) enter();
+  }
   SlowPathScope(const SlowPathScope&) = delete;
   SlowPathScope& operator=(const SlowPathScope&) = delete;
   ~SlowPathScope() {
@@ -37,6 +43,7 @@ class SlowPathScope {
   }
 
  private:
+  void enter();
   void leave();
   MCache* cache_ = nullptr;
   int spc_ = -1;
@@ -62,5 +69,9 @@ void check_heap();
 // the thread is marked, so a test can re-enter the allocator from there or
 // raise a signal whose handler allocates.
 extern void (*debug_slow_path_hook)();
+
+// Test hook (debug-malloc builds only): called inside every fast path just
+// after its entry check, so a test can make a cycle happen in flight.
+extern void (*debug_fast_path_hook)();
 
 }  // namespace mgc::internal

@@ -12,9 +12,14 @@
 // bitmap with an atomic OR and, the first time since the last merge, tell
 // the span's central list, which makes a full span available again.
 //
-// Owns: nothing. Calls into the heap layer.
+// An object with a finalizer or weak references loses them when freed
+// (its span counts such objects; free() of a span with any takes the
+// general path).
+//
+// Owns: nothing. Calls into the heap layer and gc/specials.
 #include <bit>
 
+#include "gc/specials.hpp"
 #include "heap/mcentral.hpp"
 #include "heap/mheap.hpp"
 #include "mallocgc/mallocgc.hpp"
@@ -114,6 +119,14 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
   MSpan* s = internal::mheap().span_of(a);
   if (s == nullptr) fatal("free(%p): not a live object of this heap (the address is not in any in-use span)", p);
   const internal::SpanState st = s->state.load(std::memory_order_acquire);
+  // A finalizer or weak reference of the object goes with it (validated
+  // first: the object must be the start of a live one).
+  if (s->specials.load(std::memory_order_acquire) != 0 &&
+      (st == internal::SpanState::kLarge || st == internal::SpanState::kSmall)) {
+    const std::size_t i = st == internal::SpanState::kLarge ? 0 : s->object_index(a);
+    if (i < s->nelems && s->is_allocated(i))
+      internal::drop_specials(st == internal::SpanState::kLarge ? s->base : s->slot_address(i));
+  }
   if (st == internal::SpanState::kLarge) return free_large(s, a);
   if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);
   if (st != internal::SpanState::kSmall) fatal("free(%p): not a live object of this heap (span is free)", p);
@@ -144,7 +157,9 @@ void free(void* p) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   MSpan* s = internal::mheap().span_of(a);
   auto* c = reinterpret_cast<internal::MCache*>(internal::tls_cache);
-  if (__builtin_expect(s != nullptr && s->owner.load(std::memory_order_relaxed) == c, 1)) {
+  if (__builtin_expect(s != nullptr && s->owner.load(std::memory_order_relaxed) == c &&
+                           s->specials.load(std::memory_order_relaxed) == 0,
+                       1)) {
     // owner == c excludes large spans (never owned) and free span records
     // (their owner is cleared before they are freed). The tests below run
     // one after the other, each dropping what it no longer needs, so that

@@ -37,7 +37,10 @@
 // Slow paths zero only when the span's free slots may hold old data
 // (MSpan::need_zero); memory fresh from the OS is already zero.
 //
-// The collector is not built yet: only mgc::free reclaims memory.
+// Collection: every slow path first asks the pacer whether the heap has
+// reached its goal (and runs a cycle if so), then prepares the thread's
+// cache for the sweep if a cycle ran since it last did (runtime/collect).
+// The fast path never does either: a cycle needs no cooperation from it.
 #include <cstring>
 
 #include "heap/mcentral.hpp"
@@ -45,6 +48,7 @@
 #include "heap/type_info.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
+#include "runtime/collect.hpp"
 #include "runtime/debug_malloc.hpp"
 #include "runtime/options.hpp"
 #include "runtime/thread_cache.hpp"
@@ -58,12 +62,14 @@ namespace {
 constexpr std::size_t kMaxAllocSize = std::size_t{1} << 46;
 
 void* alloc_large(std::size_t size, Kind kind, const TypeInfo* type) {
+  gc_on_slow_path(this_cache_if_any());
   const std::size_t npages = (size + kPageSize - 1) / kPageSize;
   if (!mheap().has_free_pages(npages)) reclaim_empty_spans();
   bool need_zero = false;
   MSpan* s = mheap().alloc_large_span(npages, size, kind, &need_zero);
   if (s == nullptr) return nullptr;
   if (type != nullptr) s->large_type.store(type, std::memory_order_relaxed);
+  mheap().add_live(npages * kPageSize);
   if (need_zero) std::memset(reinterpret_cast<void*>(s->base), 0, npages * kPageSize);
   AllocCounters& g = shared_counters();
   g.large_mallocs.fetch_add(1, std::memory_order_relaxed);
@@ -90,6 +96,7 @@ void* alloc_small(MCache* c, int spc, const TypeInfo* type) {
 void* alloc_in_class(SlowPathScope& scope, int spc, const TypeInfo* type) {
   MCache* c = this_cache();
   if (c == nullptr) return nullptr;
+  gc_on_slow_path(c);
   scope.set_span_class(c, spc);
   return alloc_small(c, spc, type);
 }
@@ -109,6 +116,7 @@ void* alloc_tiny_slow(std::size_t size) {
   ensure_options();
   MCache* c = this_cache();
   if (c == nullptr) return nullptr;
+  gc_on_slow_path(c);
   scope.set_span_class(c, kTinySpanClass);
   // The thread may have had no cache (its tiny state was the empty
   // cache's), or its chunk of blocks ran out: either way a new block.

@@ -1,9 +1,16 @@
 #include "runtime/options.hpp"
 
+#include <signal.h>
+
 #include <atomic>
+#include <charconv>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
+#include "gc/collector.hpp"
+#include "gc/pacer.hpp"
+#include "gc/threads.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
 
@@ -14,15 +21,80 @@ Options g_options;
 std::atomic<bool> g_ready{false};
 std::mutex g_lock;
 
-struct BoolOption {
+template <class T>
+std::optional<T> parse_int(std::string_view s, T lo, T hi) {
+  T v{};
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (ec != std::errc() || p != end || s.empty() || v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+// Every variable and how to read it into Options. Malformed: nullopt-like
+// false, and the message says what was expected.
+struct Variable {
   const char* name;
-  bool Options::*field;
+  const char* expected;
+  bool (*apply)(std::string_view value, Options* o);
 };
 
-// The table of every MALLOCGC_* variable read at this stage.
-constexpr BoolOption kBoolOptions[] = {
-    {"MALLOCGC_HUGEPAGES", &Options::huge_pages},
+const Variable kVariables[] = {
+    {"MALLOCGC_HUGEPAGES", "0 or 1 (also false/true, off/on, no/yes)",
+     [](std::string_view v, Options* o) {
+       auto b = parse_bool(v);
+       if (b) o->huge_pages = *b;
+       return b.has_value();
+     }},
+    {"MALLOCGC_GOGC", "a percentage 0..1073741824 or \"off\"",
+     [](std::string_view v, Options* o) {
+       auto g = parse_gogc(v);
+       if (g) o->gogc = *g;
+       return g.has_value();
+     }},
+    {"MALLOCGC_MEMORY_LIMIT", "bytes with an optional suffix B, KiB, MiB, GiB or TiB, or \"off\"",
+     [](std::string_view v, Options* o) {
+       auto b = parse_bytes(v);
+       if (b) o->memory_limit = *b;
+       return b.has_value();
+     }},
+    {"MALLOCGC_MARK_THREADS", "a number of threads 1..64",
+     [](std::string_view v, Options* o) {
+       auto n = parse_mark_threads(v);
+       if (n) o->mark_threads = *n;
+       return n.has_value();
+     }},
+    {"MALLOCGC_SUSPEND_SIGNAL",
+     "a signal number or name (PWR, USR1, USR2, XCPU, XFSZ, VTALRM, PROF, SYS, WINCH, URG, RTMIN+n)",
+     [](std::string_view v, Options* o) {
+       auto n = parse_signal(v);
+       if (n) o->suspend_signal = *n;
+       return n.has_value();
+     }},
 };
+
+// Read the environment into o; a malformed value is fatal.
+void read_environment(Options* o) {
+  for (const Variable& var : kVariables) {
+    const char* v = std::getenv(var.name);
+    if (v == nullptr) continue;
+    if (!var.apply(v, o)) fatal("%s=\"%s\": expected %s", var.name, v, var.expected);
+  }
+  if (const char* v = std::getenv("MALLOCGC_DEBUG")) {
+    std::string_view bad;
+    if (!parse_debug(v, o, &bad))
+      fatal("MALLOCGC_DEBUG=\"%s\": cannot use \"%.*s\" (known: gctrace=0|1, gccheckmark=0|1)", v,
+            static_cast<int>(bad.size()), bad.data());
+  }
+}
+
+// Start-up check, so that a mistake shows before the program does any work.
+// The settings take effect at the first slow path (ensure_options), which
+// reads the environment again.
+[[gnu::constructor]] void check_environment_at_startup() {
+  Options o;
+  read_environment(&o);
+}
+
 }  // namespace
 
 std::optional<bool> parse_bool(std::string_view s) {
@@ -31,18 +103,90 @@ std::optional<bool> parse_bool(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<int> parse_gogc(std::string_view s) {
+  if (s == "off") return -1;
+  return parse_int<int>(s, 0, 1 << 30);
+}
+
+std::optional<std::int64_t> parse_bytes(std::string_view s) {
+  if (s == "off") return INT64_MAX;
+  struct Suffix {
+    std::string_view text;
+    int shift;
+  };
+  constexpr Suffix kSuffixes[] = {{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}};
+  int shift = 0;
+  for (const Suffix& x : kSuffixes) {
+    if (s.size() > x.text.size() && s.substr(s.size() - x.text.size()) == x.text) {
+      s.remove_suffix(x.text.size());
+      shift = x.shift;
+      break;
+    }
+  }
+  auto n = parse_int<std::int64_t>(s, 0, INT64_MAX);
+  if (!n || *n > (INT64_MAX >> shift)) return std::nullopt;
+  return *n << shift;
+}
+
+std::optional<int> parse_mark_threads(std::string_view s) { return parse_int<int>(s, 1, 64); }
+
+std::optional<int> parse_signal(std::string_view s) {
+  if (s.substr(0, 3) == "SIG") s.remove_prefix(3);
+  struct Name {
+    std::string_view name;
+    int sig;
+  };
+  const Name kNames[] = {{"PWR", SIGPWR},     {"USR1", SIGUSR1}, {"USR2", SIGUSR2},     {"XCPU", SIGXCPU},
+                         {"XFSZ", SIGXFSZ},   {"PROF", SIGPROF}, {"VTALRM", SIGVTALRM}, {"SYS", SIGSYS},
+                         {"WINCH", SIGWINCH}, {"URG", SIGURG}};
+  for (const Name& n : kNames)
+    if (s == n.name) return n.sig;
+  if (s.substr(0, 6) == "RTMIN+") {
+    auto k = parse_int<int>(s.substr(6), 0, SIGRTMAX - SIGRTMIN);
+    if (!k) return std::nullopt;
+    return SIGRTMIN + *k;
+  }
+  auto n = parse_int<int>(s, 1, SIGRTMAX);
+  if (!n) return std::nullopt;
+  // Signals the kernel or the program's own faults need.
+  for (int bad : {SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGCHLD, SIGCONT})
+    if (*n == bad) return std::nullopt;
+  return n;
+}
+
+bool parse_debug(std::string_view s, Options* o, std::string_view* bad) {
+  while (!s.empty()) {
+    const std::size_t comma = s.find(',');
+    const std::string_view item = s.substr(0, comma);
+    s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    *bad = item;
+    if (eq == std::string_view::npos) return false;
+    const std::string_view key = item.substr(0, eq);
+    const auto value = parse_int<int>(item.substr(eq + 1), 0, 1);
+    if (!value) return false;
+    if (key == "gctrace") {
+      o->gctrace = *value != 0;
+    } else if (key == "gccheckmark") {
+      o->gccheckmark = *value != 0;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 void ensure_options() {
   if (g_ready.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> g(g_lock);
   if (g_ready.load(std::memory_order_relaxed)) return;
-  for (const BoolOption& o : kBoolOptions) {
-    const char* v = std::getenv(o.name);
-    if (v == nullptr) continue;
-    const std::optional<bool> b = parse_bool(v);
-    if (!b) fatal("%s=\"%s\": expected 0 or 1 (also false/true, off/on, no/yes)", o.name, v);
-    g_options.*o.field = *b;
-  }
+  read_environment(&g_options);
   mheap().set_huge_pages(g_options.huge_pages);
+  pacer_set_gc_percent(g_options.gogc);
+  pacer_set_memory_limit(g_options.memory_limit);
+  if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);
+  set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark});
   g_ready.store(true, std::memory_order_release);
 }
 

@@ -1,5 +1,6 @@
 // Configuration from the environment: one table of MALLOCGC_* variables,
-// read once, on the first slow path (mimalloc's options.c is the model).
+// checked at start-up (a constructor) and applied on the first slow path
+// (mimalloc's options.c is the model).
 //
 //   MALLOCGC_HUGEPAGES   0 or 1: ask for transparent huge pages on new
 //                        arenas (madvise(MADV_HUGEPAGE)). Default 1:
@@ -9,6 +10,21 @@
 //                        "madvise", defrag "madvise"); one run in six paid
 //                        3.3 ms/MiB for the kernel's compaction. The cost:
 //                        resident memory grows in 2 MiB units.
+//   MALLOCGC_GOGC        percent of heap growth over the live heap that
+//                        starts a cycle (Go's GOGC), 0..2^30, or "off".
+//                        Default 100.
+//   MALLOCGC_MEMORY_LIMIT  soft heap limit (Go's GOMEMLIMIT): bytes, with an
+//                        optional suffix B, KiB, MiB, GiB or TiB (e.g.
+//                        "512MiB"), or "off". Default off.
+//   MALLOCGC_MARK_THREADS  threads that mark, the collecting one included,
+//                        1..64. Default: one per online CPU.
+//   MALLOCGC_SUSPEND_SIGNAL  the signal that stops the world: a number or a
+//                        name (PWR, USR1, USR2, XCPU, XFSZ, VTALRM, PROF,
+//                        SYS, WINCH, URG, or RTMIN+n). Default SIGPWR.
+//   MALLOCGC_DEBUG       comma-separated key=value settings (Go's GODEBUG):
+//                        gctrace=1 prints a line per cycle to stderr;
+//                        gccheckmark=1 re-marks serially after every mark
+//                        and aborts on an object the parallel mark missed.
 //
 // A malformed value stops the program with a message that names the
 // variable: a silent default would hide the mistake.
@@ -24,6 +40,12 @@ namespace mgc::internal {
 
 struct Options {
   bool huge_pages = true;
+  int gogc = 100;                         // -1: off
+  std::int64_t memory_limit = INT64_MAX;  // INT64_MAX: none
+  int mark_threads = 0;                   // 0: one per online CPU
+  int suspend_signal = 0;                 // 0: the default (SIGPWR)
+  bool gctrace = false;
+  bool gccheckmark = false;
 };
 
 // Parse the environment and apply it, once; later calls return at once.
@@ -34,5 +56,12 @@ const Options& options();
 
 // Parsers, exposed for tests: nullopt for a malformed value.
 std::optional<bool> parse_bool(std::string_view s);
+std::optional<int> parse_gogc(std::string_view s);
+std::optional<std::int64_t> parse_bytes(std::string_view s);  // "off": INT64_MAX
+std::optional<int> parse_mark_threads(std::string_view s);
+std::optional<int> parse_signal(std::string_view s);
+// MALLOCGC_DEBUG into o; false (with *bad set to the offending item) when
+// an item is malformed or unknown.
+bool parse_debug(std::string_view s, Options* o, std::string_view* bad);
 
 }  // namespace mgc::internal

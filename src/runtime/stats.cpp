@@ -7,8 +7,13 @@
 // and in the page allocator. A live thread's cached chunk is counted when
 // that thread next refills or exits, which bounds the lag of other
 // threads' figures to one chunk per size class.
+#include <algorithm>
+
+#include "gc/collector.hpp"
+#include "gc/pacer.hpp"
 #include "heap/mcentral.hpp"
 #include "heap/mheap.hpp"
+#include "heap/sweep.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "runtime/thread_cache.hpp"
 
@@ -33,6 +38,7 @@ Stats stats() {
   st.num_threads =
       internal::for_each_cache([&total](const internal::MCache& c) { internal::add_counters(total, c.counters); });
   internal::add_counters(total, internal::shared_counters());
+  internal::add_counters(total, internal::swept_counters());
   auto ld = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
   const std::uint64_t tiny_mallocs = ld(total.tiny_mallocs), tiny_frees = ld(total.tiny_frees);
   const std::uint64_t large_mallocs = ld(total.large_mallocs), large_frees = ld(total.large_frees);
@@ -61,6 +67,14 @@ Stats stats() {
   st.heap_reserved = ps.reserved_bytes;
   st.heap_inuse = ps.inuse_bytes;
   st.heap_idle = ps.free_bytes;
+  internal::GcStats gs;
+  internal::gc_stats(&gs);
+  st.num_gc = gs.num_gc;
+  st.pause_total_ns = gs.pause_total_ns;
+  std::copy(std::begin(gs.pause_ns), std::end(gs.pause_ns), st.pause_ns.begin());
+  st.heap_live_after_mark = gs.last_live;
+  st.heap_goal = st.next_gc = internal::pacer_goal();
+  st.gc_cpu_fraction = gs.cpu_fraction;
   return st;
 }
 

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <new>
 
+#include "gc/threads.hpp"
 #include "heap/meta_alloc.hpp"
 #include "os/fatal.hpp"
 
@@ -51,10 +52,23 @@ void release_cache(MCache* c) {
   g_registry.pool = c;
 }
 
-// pthread key destructor: the thread is exiting. Allocation from a later
-// destructor creates a fresh cache and sets the key again, which pthread
-// honours for up to PTHREAD_DESTRUCTOR_ITERATIONS rounds.
-void on_thread_exit(void* arg) { release_cache(static_cast<MCache*>(arg)); }
+// The key's value for a registered thread that has no cache.
+void* const kNoCache = reinterpret_cast<void*>(1);
+
+// pthread key destructor: the thread is exiting. Its cache goes back, then
+// its registration. Allocation from a later destructor creates a fresh
+// cache (and registration) and sets the key again, which pthread honours
+// for up to PTHREAD_DESTRUCTOR_ITERATIONS rounds.
+void on_thread_exit(void* arg) {
+  if (arg != kNoCache) release_cache(static_cast<MCache*>(arg));
+  unregister_thread_at_exit();
+}
+
+void create_exit_key() {
+  std::call_once(g_key_once, [] {
+    if (pthread_key_create(&g_exit_key, on_thread_exit) != 0) fatal("cannot create the thread-exit key");
+  });
+}
 
 }  // namespace
 
@@ -62,9 +76,7 @@ AllocCounters& shared_counters() { return g_shared; }
 
 MCache* this_cache() {
   if (MCache* c = this_cache_if_any()) return c;
-  std::call_once(g_key_once, [] {
-    if (pthread_key_create(&g_exit_key, on_thread_exit) != 0) fatal("cannot create the thread-exit key");
-  });
+  create_exit_key();
   void* mem;
   {
     std::lock_guard<std::mutex> g(g_registry.lock);
@@ -86,16 +98,24 @@ MCache* this_cache() {
     g_registry.first = c;
     g_registry.count++;
   }
+  register_thread();  // a thread that allocates holds heap pointers
   tls_cache = &c->front;
   pthread_setspecific(g_exit_key, c);
   return c;
 }
 
+void register_thread_scope() {
+  create_exit_key();
+  register_thread();
+  if (pthread_getspecific(g_exit_key) == nullptr) pthread_setspecific(g_exit_key, kNoCache);
+}
+
 void release_this_cache() {
   MCache* c = this_cache_if_any();
   if (c == nullptr) return;
-  pthread_setspecific(g_exit_key, nullptr);
   release_cache(c);
+  unregister_thread();
+  pthread_setspecific(g_exit_key, this_thread_record() != nullptr ? kNoCache : nullptr);
 }
 
 std::size_t for_each_cache_impl(void (*fn)(const MCache&, void*), void* arg) {

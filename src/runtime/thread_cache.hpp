@@ -42,6 +42,10 @@ std::size_t for_each_cache(F&& fn) {
   return for_each_cache_impl([](const MCache& c, void* f) { (*static_cast<F*>(f))(c); }, &fn);
 }
 
+// Register the calling thread explicitly (ThreadScope, mgc_register_thread);
+// its record is dropped at exit even without a matching unregister.
+void register_thread_scope();
+
 // Release the calling thread's cache now, as if the thread exited (tests,
 // and threads that want to hand their spans back early).
 void release_this_cache();

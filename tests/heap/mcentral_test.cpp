@@ -600,7 +600,7 @@ TEST(MCentralCheckDeathTest, DiesOnInconsistentLists) {
         s->alloc_count--;
         mcentral(spc).check();
       },
-      "central list: span 0x[0-9a-f]+ on the full list has 9 of 10 slots allocated");
+      "central list: span 0x[0-9a-f]+ on a full list has 9 of 10 slots allocated");
   EXPECT_DEATH(
       {
         s->owner.store(c.get());

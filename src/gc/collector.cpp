@@ -1,0 +1,289 @@
+#include "gc/collector.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <thread>
+
+#include "gc/mark.hpp"
+#include "gc/pacer.hpp"
+#include "gc/roots.hpp"
+#include "gc/specials.hpp"
+#include "gc/threads.hpp"
+#include "heap/arena.hpp"
+#include "heap/mcentral.hpp"
+#include "heap/mheap.hpp"
+#include "heap/sweep.hpp"
+#include "os/fatal.hpp"
+#include "os/immortal.hpp"
+
+namespace mgc::internal {
+
+namespace {
+
+GcConfig g_config;
+std::mutex g_cycle_lock;
+
+// Statistics, written under g_cycle_lock, read under g_stats_lock.
+std::mutex g_stats_lock;
+std::uint64_t g_num_gc = 0;
+std::uint64_t g_pause_total = 0;
+std::uint64_t g_pauses[256] = {};
+std::uint64_t g_gc_cpu_ns = 0;
+std::atomic<std::uint64_t> g_sweeper_cpu_ns{0};
+
+std::uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
+  timespec t;
+  clock_gettime(clock, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+const std::uint64_t g_start_ns = now_ns();
+
+// --- the background sweeper ------------------------------------------------
+
+std::mutex g_sweeper_lock;
+std::condition_variable& sweeper_cv() {
+  static Immortal<std::condition_variable> x;
+  return *x;
+}
+std::uint64_t g_sweeper_requests = 0;
+std::once_flag g_sweeper_once;
+
+// Sweep a little at a time so that allocating threads, which sweep what
+// they need themselves, rarely wait for a central lock.
+bool sweep_step() {
+  std::size_t n = 0;
+  for (int spc = 0; spc < kNumSpanClasses; spc++) n += mcentral(spc).sweep_some(16);
+  return n != 0;
+}
+
+void sweeper_thread() {
+  std::uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> g(g_sweeper_lock);
+      sweeper_cv().wait(g, [&] { return g_sweeper_requests != seen; });
+      seen = g_sweeper_requests;
+    }
+    const std::uint64_t t0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    mheap().sweep_large();
+    while (sweep_step()) sched_yield();
+    g_sweeper_cpu_ns.fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - t0, std::memory_order_relaxed);
+  }
+}
+
+void wake_sweeper() {
+  std::call_once(g_sweeper_once, [] { std::thread(sweeper_thread).detach(); });
+  std::lock_guard<std::mutex> g(g_sweeper_lock);
+  g_sweeper_requests++;
+  sweeper_cv().notify_one();
+}
+
+// --- the cycle ---------------------------------------------------------------
+
+int worker_count() {
+  if (g_config.mark_threads > 0) return g_config.mark_threads;
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : static_cast<int>(std::min<long>(n, 64));
+}
+
+void lock_world_state() {
+  lock_threads();
+  lock_roots();
+  lock_specials();
+  for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).lock();
+  mheap().lock();
+}
+
+void unlock_world_state() {
+  mheap().unlock();
+  for (int spc = kNumSpanClasses - 1; spc >= 0; spc--) mcentral(spc).unlock();
+  unlock_specials();
+  unlock_roots();
+  unlock_threads();
+}
+
+constexpr std::uintptr_t kRedZone = 128;  // below rsp, x86-64 SysV
+
+bool g_warned_foreign_stack = false;
+
+// Every root: thread stacks, registers and TLS, globals, explicit ranges,
+// finalizer roots. self_sp: the collecting thread's stack pointer, below
+// its spilled registers.
+void queue_roots(const GlobalsSnapshot& globals, std::uintptr_t self_sp) {
+  ThreadRecord* self = this_thread_record();
+  for_each_thread_locked([&](ThreadRecord* r) {
+    std::uintptr_t sp = r == self ? self_sp : r->stopped_sp;
+    if (r != self) {
+      mark_root({reinterpret_cast<std::uintptr_t>(r->regs),
+                 reinterpret_cast<std::uintptr_t>(r->regs + ThreadRecord::kRegs), RootKind::kRegisters});
+      sp = sp > r->stack_lo + kRedZone ? sp - kRedZone : r->stack_lo;
+    }
+    if (sp >= r->stack_lo && sp < r->stack_hi) {
+      mark_root({sp, r->stack_hi, RootKind::kStack});
+    } else if (!g_warned_foreign_stack) {
+      g_warned_foreign_stack = true;
+      static const char msg[] =
+          "mallocgc: warning: a registered thread runs on a stack other than its own (coroutines?); that stack is "
+          "not scanned: register it with mgc::add_roots\n";
+      const ssize_t n = write(2, msg, sizeof msg - 1);
+      (void)n;
+    }
+    for (int i = 0; i < r->ntls; i++) mark_root({r->tls[i].begin, r->tls[i].end, RootKind::kTls});
+  });
+  for (const RootRange& g : globals.ranges) mark_root(g);
+  for_each_explicit_root_locked([](const RootRange& r) { mark_root(r); });
+  mark_finalizer_roots();
+}
+
+struct CycleResult {
+  std::uint64_t heap_before;
+  std::uint64_t live;
+  std::uint64_t pause_ns;
+  std::uint64_t mark_ns;
+  int workers;
+};
+
+// The stopped part of the cycle. Runs in a frame below the one that
+// spilled the caller's registers (see with_registers_spilled).
+void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, CycleResult* res) {
+  const std::uint32_t gen = sweep_gen();
+  res->heap_before = mheap().live();
+  // Spans the background sweeper had not reached yet (it may be behind).
+  for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).sweep_unswept_locked();
+  // Marks left from an earlier cycle on spans that caches still hold
+  // unswept (their owners have not reached a slow path since) must go, or
+  // this mark would take those objects for already scanned.
+  std::size_t nspans = 0;
+  mheap().for_each_span_locked([&](MSpan* s) {
+    nspans++;
+    if (s->sweep_gen.load(std::memory_order_relaxed) == gen) return;
+    for (std::size_t w = 0; w < kBitmapWords; w++) s->gc_bits[w].store(0, std::memory_order_relaxed);
+  });
+  const std::uint64_t t_mark = now_ns();
+  queue_roots(globals, self_sp);
+  std::uint64_t live = mark_drain();
+  res->workers = mark_workers_used();
+  if (debug_unmark_after_mark != 0) {
+    MSpan* s = mheap().span_of(debug_unmark_after_mark);
+    if (s != nullptr) {
+      const std::size_t i = s->is_large() ? 0 : s->object_index(debug_unmark_after_mark);
+      s->gc_bits[i / 64].fetch_and(~(std::uint64_t{1} << (i % 64)), std::memory_order_relaxed);
+    }
+  }
+  if (g_config.checkmark) {
+    checkmark_begin(nspans);
+    mheap().for_each_span_locked([](MSpan* s) { checkmark_attach(s); });
+    queue_roots(globals, self_sp);
+    mark_drain();
+    checkmark_end();
+  }
+  clear_dead_weak_refs();
+  if (doom_unreachable_finalizables() != 0) live += mark_drain();
+  res->mark_ns = now_ns() - t_mark;
+  res->live = live;
+  advance_sweep_gen();
+  mheap().reset_live(live);
+  pacer_end_cycle(live);
+}
+
+// Spill the callee-saved registers into this frame, then run the cycle in
+// a deeper one, so the collecting thread's own registers are scanned with
+// its stack.
+[[gnu::noinline]] void with_registers_spilled(const GlobalsSnapshot& globals, CycleResult* res) {
+  __builtin_unwind_init();
+  std::uintptr_t sp;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  stopped_cycle(globals, sp, res);
+  asm volatile("" ::: "memory");
+}
+
+void print_trace(std::uint64_t n, const CycleResult& r) {
+  const double mib = 1024.0 * 1024.0;
+  std::fprintf(stderr,
+               "gc %llu @%.3fs: %.1f -> %.1f MiB live, %.1f MiB goal; pause %.3f ms (mark %.3f ms, %d threads)\n",
+               static_cast<unsigned long long>(n), static_cast<double>(now_ns() - g_start_ns) / 1e9,
+               static_cast<double>(r.heap_before) / mib, static_cast<double>(r.live) / mib,
+               static_cast<double>(pacer_goal()) / mib, static_cast<double>(r.pause_ns) / 1e6,
+               static_cast<double>(r.mark_ns) / 1e6, r.workers);
+}
+
+}  // namespace
+
+void set_gc_config(const GcConfig& c) { g_config = c; }
+const GcConfig& gc_config() { return g_config; }
+
+void finish_sweep() {
+  for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).sweep_some(~std::size_t{0});
+  mheap().sweep_large();
+}
+
+void gc_cycle(bool forced) {
+  static std::once_flag excluded;
+  std::call_once(excluded, [] {
+    // The allocator's static metadata: the arena map (32 MiB), and the heap
+    // and central lists, whose page allocator and bounds hold addresses
+    // of the heap that are not references to objects.
+    exclude_from_roots(arena_l1, arena_l1 + kArenaL1Entries);
+    exclude_from_roots(&mheap(), &mheap() + 1);
+    exclude_from_roots(&mcentral(0), &mcentral(kNumSpanClasses - 1) + 1);
+  });
+  std::unique_lock<std::mutex> cycle(g_cycle_lock);
+  if (!forced && !pacer_should_collect()) return;  // another thread just collected
+  finish_sweep();
+  mark_prepare(worker_count());
+  GlobalsSnapshot globals;
+  CycleResult res{};
+  std::uint64_t t0 = 0;
+  for (int attempt = 0;; attempt++) {
+    snapshot_globals(&globals);
+    lock_world_state();
+    t0 = now_ns();
+    stop_the_world();
+    if (globals_unchanged(globals)) break;
+    // A shared object was loaded or unloaded since the listing, or is
+    // being loaded by a thread just stopped: list again.
+    start_the_world();
+    unlock_world_state();
+    if (attempt == 1000) fatal("collector: the list of loaded objects never stops changing");
+    sched_yield();
+  }
+  with_registers_spilled(globals, &res);
+  start_the_world();
+  res.pause_ns = now_ns() - t0;
+  unlock_world_state();
+  queue_doomed_finalizers();
+  std::uint64_t n;
+  {
+    std::lock_guard<std::mutex> g(g_stats_lock);
+    n = ++g_num_gc;
+    g_pause_total += res.pause_ns;
+    g_pauses[(n + 255) % 256] = res.pause_ns;
+    g_gc_cpu_ns += res.pause_ns * static_cast<std::uint64_t>(res.workers);
+  }
+  if (g_config.gctrace) print_trace(n, res);
+  if (forced) {
+    finish_sweep();
+  } else {
+    wake_sweeper();
+  }
+}
+
+void gc_stats(GcStats* out) {
+  std::lock_guard<std::mutex> g(g_stats_lock);
+  out->num_gc = g_num_gc;
+  out->pause_total_ns = g_pause_total;
+  std::copy(std::begin(g_pauses), std::end(g_pauses), out->pause_ns);
+  out->last_live = pacer_last_live();
+  const std::uint64_t cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+  const std::uint64_t gc = g_gc_cpu_ns + g_sweeper_cpu_ns.load(std::memory_order_relaxed);
+  out->cpu_fraction = cpu == 0 ? 0 : static_cast<double>(gc) / static_cast<double>(cpu);
+}
+
+}  // namespace mgc::internal

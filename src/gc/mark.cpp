@@ -1,0 +1,410 @@
+#include "gc/mark.hpp"
+
+#include <sys/mman.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "heap/mheap.hpp"
+#include "heap/type_info.hpp"
+#include "os/fatal.hpp"
+#include "os/immortal.hpp"
+#include "os/mem.hpp"
+
+namespace mgc::internal {
+
+std::uintptr_t debug_unmark_after_mark = 0;
+
+namespace {
+
+// A range to scan: conservative words [begin, end) when type is null, else
+// the words of [begin, end) that type's pointer bits name, counted from
+// the object's base. kind says where the reference came from.
+struct Gray {
+  std::uintptr_t begin;
+  std::uintptr_t end;
+  const TypeInfo* type;
+  std::uintptr_t base;
+  RootKind kind;
+};
+
+constexpr std::size_t kBatchEntries = 400;
+struct Batch {
+  Batch* next;
+  std::size_t n;
+  Gray e[kBatchEntries];
+};
+
+constexpr std::size_t kPieceBytes = 64 * 1024;  // large objects and roots are scanned in pieces
+
+// Buffers come from one reserved region, bump-allocated and recycled; the
+// OS hands out the pages on first touch.
+class BatchPool {
+ public:
+  Batch* get() {
+    std::lock_guard<std::mutex> g(lock_);
+    if (free_ != nullptr) {
+      Batch* b = free_;
+      free_ = b->next;
+      b->next = nullptr;
+      b->n = 0;
+      return b;
+    }
+    if (region_ == nullptr) {
+      void* p = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) fatal("collector: cannot map %zu bytes of mark buffers", kRegion);
+      region_ = static_cast<char*>(p);
+    }
+    if (used_ + sizeof(Batch) > kRegion) fatal("collector: mark buffers exhausted (%zu bytes)", kRegion);
+    auto* b = reinterpret_cast<Batch*>(region_ + used_);
+    used_ += sizeof(Batch);
+    b->next = nullptr;
+    b->n = 0;
+    return b;
+  }
+  void put(Batch* b) {
+    std::lock_guard<std::mutex> g(lock_);
+    b->next = free_;
+    free_ = b;
+  }
+
+ private:
+  static constexpr std::size_t kRegion = std::size_t{64} << 30;  // address space only
+  std::mutex lock_;
+  char* region_ = nullptr;
+  std::size_t used_ = 0;
+  Batch* free_ = nullptr;
+};
+
+BatchPool& pool() {
+  static Immortal<BatchPool> x;
+  return *x;
+}
+
+// The shared list of full buffers and the termination protocol.
+struct Shared {
+  std::mutex lock;
+  std::condition_variable cv;
+  Batch* full = nullptr;
+  int nworkers = 1;
+  std::atomic<int> waiting{0};
+  bool done = false;
+  std::uint64_t drain_id = 0;  // helpers start a drain when this changes
+  int helpers_active = 0;
+  std::condition_variable helpers_cv;
+  std::atomic<std::uint64_t> marked_bytes{0};
+};
+Shared& shared_state() {
+  static Immortal<Shared> x;
+  return *x;
+}
+
+int g_nhelpers = 0;
+int g_workers_used = 1;
+bool g_checking = false;
+
+void push_full(Batch* b) {
+  std::lock_guard<std::mutex> g(shared_state().lock);
+  b->next = shared_state().full;
+  shared_state().full = b;
+  shared_state().cv.notify_one();
+}
+
+class Worker {
+ public:
+  Worker() : cur_(pool().get()) {}
+  ~Worker() { pool().put(cur_); }
+
+  void push(const Gray& e) {
+    if (cur_->n == kBatchEntries) {
+      push_full(cur_);
+      cur_ = pool().get();
+    }
+    cur_->e[cur_->n++] = e;
+  }
+
+  void drain();
+  std::uint64_t marked_bytes = 0;
+
+  void scan(const Gray& e);
+  void mark(std::uintptr_t v, std::uintptr_t from, RootKind kind);
+
+ private:
+  bool refill();
+  Batch* cur_;
+};
+
+bool Worker::refill() {
+  std::unique_lock<std::mutex> g(shared_state().lock);
+  for (;;) {
+    if (shared_state().full != nullptr) {
+      Batch* b = shared_state().full;
+      shared_state().full = b->next;
+      g.unlock();
+      pool().put(cur_);
+      cur_ = b;
+      return true;
+    }
+    if (shared_state().done) return false;
+    if (shared_state().waiting.fetch_add(1, std::memory_order_relaxed) + 1 == shared_state().nworkers) {
+      shared_state().done = true;
+      shared_state().cv.notify_all();
+      return false;
+    }
+    shared_state().cv.wait(g, [] { return shared_state().full != nullptr || shared_state().done; });
+    shared_state().waiting.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void Worker::drain() {
+  // Objects are scanned in the order they come off the buffer, but through
+  // a small FIFO: each is prefetched when it enters and scanned kAhead
+  // pops later, so the cache misses of a pointer-chasing mark overlap
+  // (Boehm prefetches its mark stack the same way).
+  constexpr unsigned kAhead = 8;
+  Gray ring[kAhead];
+  unsigned head = 0, count = 0, since_check = 0;
+  for (;;) {
+    while (count < kAhead && cur_->n != 0) {
+      const Gray& e = cur_->e[--cur_->n];
+      __builtin_prefetch(reinterpret_cast<const void*>(e.begin));
+      ring[(head + count) % kAhead] = e;
+      count++;
+    }
+    if (count == 0) {
+      if (!refill()) return;
+      continue;
+    }
+    const Gray e = ring[head];
+    head = (head + 1) % kAhead;
+    count--;
+    scan(e);
+    // Another worker is idle: give it half of what is queued here.
+    if (++since_check == 64) {
+      since_check = 0;
+      if (cur_->n >= 8 && shared_state().waiting.load(std::memory_order_relaxed) > 0) {
+        Batch* half = pool().get();
+        const std::size_t k = cur_->n / 2;
+        for (std::size_t j = 0; j < k; j++) half->e[j] = cur_->e[j];
+        for (std::size_t j = k; j < cur_->n; j++) cur_->e[j - k] = cur_->e[j];
+        half->n = k;
+        cur_->n -= k;
+        push_full(half);
+      }
+    }
+  }
+}
+
+[[noreturn, gnu::cold]] void checkmark_failure(std::uintptr_t obj, std::uintptr_t from, RootKind kind) {
+  fatal("gccheckmark: object %#lx is reachable (from a %s word at %#lx) but the parallel mark did not mark it",
+        static_cast<unsigned long>(obj), root_kind_name(kind), static_cast<unsigned long>(from));
+}
+
+// The reject tests in the order of their cost; everything here is read
+// without locks: the world is stopped, and spans only change under locks
+// the collector holds.
+inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
+  const MHeap& h = mheap();
+  if (!h.in_heap_range(v)) return;
+  MSpan* s = h.span_of(v);
+  if (s == nullptr) return;
+  const SpanState st = s->state.load(std::memory_order_relaxed);
+  std::size_t i;
+  std::uintptr_t base;
+  std::size_t size;
+  if (st == SpanState::kSmall) {
+    i = s->object_index(v);
+    if (i >= s->nelems) return;
+    base = s->slot_address(i);
+    size = s->elem_size;
+  } else if (st == SpanState::kLarge) {
+    i = 0;
+    base = s->base;
+    size = s->large_size;
+  } else {
+    return;
+  }
+  const std::size_t w = i / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+  if (!(s->alloc_bits[w].load(std::memory_order_relaxed) & bit)) return;
+  std::atomic<std::uint64_t>* bits = g_checking ? s->check_bits : s->gc_bits;
+  if (bits == nullptr) return;  // a span made after checkmark began: none can be
+  if (bits[w].load(std::memory_order_relaxed) & bit) return;
+  if (bits[w].fetch_or(bit, std::memory_order_relaxed) & bit) return;
+  if (g_checking && !(s->gc_bits[w].load(std::memory_order_relaxed) & bit)) checkmark_failure(base, from, kind);
+  marked_bytes += size;
+  switch (s->kind) {
+    case Kind::kNoscan:
+    case Kind::kTiny:
+      return;
+    case Kind::kConservative:
+      push({base, base + size, nullptr, base, RootKind::kHeap});
+      return;
+    case Kind::kTyped: {
+      const TypeInfo* t = st == SpanState::kLarge ? s->large_type.load(std::memory_order_relaxed) : s->type_records[i];
+      if (t == nullptr) return;  // a slot reserved by a cache, never handed out
+      push({base, base + t->nwords * 8, t, base, RootKind::kHeap});
+      return;
+    }
+  }
+}
+
+__attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gray& e) {
+  std::uintptr_t end = e.end;
+  if (end - e.begin > kPieceBytes) {
+    push({e.begin + kPieceBytes, e.end, e.type, e.base, e.kind});
+    end = e.begin + kPieceBytes;
+  }
+  if (e.type == nullptr) {
+    for (std::uintptr_t p = e.begin; p < end; p += 8) mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
+    return;
+  }
+  const TypeInfo* t = e.type;
+  for (std::uintptr_t p = e.begin; p < end; p += 8) {
+    if (t->is_pointer_word((p - e.base) / 8)) mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
+  }
+}
+
+// The collector thread's worker; its buffer is empty between drains.
+Worker& main_worker() {
+  static Immortal<Worker> w;
+  return *w;
+}
+
+int g_configured_workers = 1;
+
+void helper_loop(int id, std::uint64_t seen) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> g(shared_state().lock);
+      shared_state().cv.wait(g, [&] { return shared_state().drain_id != seen && id < shared_state().nworkers - 1; });
+      seen = shared_state().drain_id;
+    }
+    Worker w;
+    w.drain();
+    shared_state().marked_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> g(shared_state().lock);
+    shared_state().helpers_active--;
+    shared_state().helpers_cv.notify_all();
+  }
+}
+
+}  // namespace
+
+void mark_prepare(int nworkers) {
+  if (nworkers < 1) nworkers = 1;
+  while (g_nhelpers < nworkers - 1) {
+    const int id = g_nhelpers++;
+    std::uint64_t seen;
+    {
+      std::lock_guard<std::mutex> g(shared_state().lock);
+      seen = shared_state().drain_id;
+    }
+    std::thread(helper_loop, id, seen).detach();
+  }
+  g_configured_workers = nworkers;
+}
+
+void mark_root(const RootRange& r) {
+  const std::uintptr_t b = (r.begin + 7) & ~std::uintptr_t{7};
+  if (r.end <= b) return;
+  main_worker().push({b, r.end & ~std::uintptr_t{7}, nullptr, b, r.kind});
+}
+
+void mark_object_at(std::uintptr_t p, RootKind kind) { main_worker().mark(p, 0, kind); }
+
+void mark_referents_of(std::uintptr_t p) {
+  MSpan* s = mheap().span_of(p);
+  if (s == nullptr) return;
+  const SpanState st = s->state.load(std::memory_order_relaxed);
+  if (st != SpanState::kSmall && st != SpanState::kLarge) return;
+  const std::size_t i = st == SpanState::kSmall ? s->object_index(p) : 0;
+  if (i >= s->nelems || !s->is_allocated(i)) return;
+  const std::uintptr_t base = st == SpanState::kSmall ? s->slot_address(i) : s->base;
+  const std::size_t size = st == SpanState::kSmall ? s->elem_size : s->large_size;
+  if (s->kind == Kind::kConservative) {
+    main_worker().push({base, base + size, nullptr, base, RootKind::kFinalizer});
+  } else if (s->kind == Kind::kTyped) {
+    const TypeInfo* t = st == SpanState::kLarge ? s->large_type.load(std::memory_order_relaxed) : s->type_records[i];
+    if (t != nullptr) main_worker().push({base, base + t->nwords * 8, t, base, RootKind::kFinalizer});
+  }
+}
+
+std::uint64_t mark_drain() {
+  Worker& w = main_worker();
+  const int nworkers = g_checking ? 1 : g_configured_workers;
+  {
+    std::lock_guard<std::mutex> g(shared_state().lock);
+    shared_state().nworkers = nworkers;
+    shared_state().done = false;
+    shared_state().waiting.store(0, std::memory_order_relaxed);
+    shared_state().marked_bytes.store(0, std::memory_order_relaxed);
+    shared_state().helpers_active = nworkers - 1;
+    if (nworkers > 1) shared_state().drain_id++;
+  }
+  shared_state().cv.notify_all();
+  w.marked_bytes = 0;
+  w.drain();
+  {
+    std::unique_lock<std::mutex> g(shared_state().lock);
+    shared_state().helpers_cv.wait(g, [] { return shared_state().helpers_active == 0; });
+  }
+  g_workers_used = nworkers;
+  return w.marked_bytes + shared_state().marked_bytes.load(std::memory_order_relaxed);
+}
+
+int mark_workers_used() { return g_workers_used; }
+
+bool object_marked(std::uintptr_t p) {
+  MSpan* s = mheap().span_of(p);
+  if (s == nullptr) return false;
+  const SpanState st = s->state.load(std::memory_order_relaxed);
+  if (st == SpanState::kLarge) return s->gc_bits[0].load(std::memory_order_relaxed) & 1;
+  if (st != SpanState::kSmall) return false;
+  const std::size_t i = s->object_index(p);
+  return i < s->nelems && s->is_marked(i);
+}
+
+std::uintptr_t object_base(std::uintptr_t p) {
+  MSpan* s = mheap().span_of(p);
+  if (s == nullptr) return 0;
+  const SpanState st = s->state.load(std::memory_order_acquire);
+  if (st == SpanState::kLarge) return s->base;
+  if (st != SpanState::kSmall) return 0;
+  const std::size_t i = s->object_index(p);
+  if (i >= s->nelems || !s->is_allocated(i)) return 0;
+  return s->slot_address(i);
+}
+
+namespace {
+std::atomic<std::uint64_t>* g_check_region = nullptr;
+std::size_t g_check_words = 0, g_check_used = 0;
+}  // namespace
+
+void checkmark_begin(std::size_t nspans) {
+  g_check_words = (nspans + 1) * kBitmapWords;
+  void* p =
+      mmap(nullptr, g_check_words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) fatal("gccheckmark: cannot map its mark bits");
+  g_check_region = static_cast<std::atomic<std::uint64_t>*>(p);
+  g_check_used = 0;
+  g_checking = true;
+}
+
+void checkmark_attach(MSpan* s) {
+  if (g_check_used + kBitmapWords > g_check_words) fatal("gccheckmark: more spans than counted");
+  s->check_bits = g_check_region + g_check_used;
+  g_check_used += kBitmapWords;
+}
+
+void checkmark_end() {
+  g_checking = false;
+  mheap().for_each_span_locked([](MSpan* s) { s->check_bits = nullptr; });
+  munmap(g_check_region, g_check_words * 8);
+  g_check_region = nullptr;
+}
+
+}  // namespace mgc::internal

@@ -1,0 +1,68 @@
+// Marking (Go: mgcmark.go, mgcwork.go): find every object reachable from
+// the roots, with the world stopped, on several threads at once.
+//
+// Gray objects wait in work buffers: each worker fills and drains a buffer
+// of its own and trades full and empty ones through a shared list (Go's
+// gcWork and work.full). A candidate word is rejected when it lies outside
+// the heap's address range, on a page with no in-use span, in the tail of
+// a span, or on a free slot; the slot index comes from a multiplication.
+// Mark bits are set with an atomic OR, so each object is scanned by one
+// worker. Noscan and tiny objects are marked, not scanned; conservative
+// objects have every aligned word checked; typed objects only the words
+// their pointer bits name. Large objects are scanned in 64 KiB pieces so
+// that several workers can share one.
+//
+// gccheckmark (Go: debug.gccheckmark): after the parallel mark, the same
+// roots are marked again serially into a second set of bits; an object
+// that this finds and the parallel mark missed aborts the program with its
+// address and the kind of reference that reaches it.
+//
+// Owns: the work buffers (memory mapped for them, never malloc: a stopped
+// thread may hold the C library's locks), the helper threads, the checkmark
+// bits. Reads spans; writes only gc_bits / check_bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/roots.hpp"
+
+namespace mgc::internal {
+
+struct MSpan;
+
+// Before the world stops: make sure nworkers - 1 helper threads exist.
+void mark_prepare(int nworkers);
+
+// World stopped. Queue a root range (split as needed) for the next drain.
+void mark_root(const RootRange& r);
+// Mark the object holding address p (if any) as a root: scanned at the
+// next drain. For finalizer resurrection.
+void mark_object_at(std::uintptr_t p, RootKind kind);
+// Scan the contents of the object holding p without marking it (Go marks a
+// finalizable object's referents, not the object itself).
+void mark_referents_of(std::uintptr_t p);
+// Drain all queued work on every worker; returns when nothing is gray.
+// Returns the bytes of objects marked by this drain.
+std::uint64_t mark_drain();
+// Is the object holding p allocated and marked? Any p (false outside the
+// heap). For weak references and finalizers.
+bool object_marked(std::uintptr_t p);
+// The start of the allocated object holding p, or 0.
+std::uintptr_t object_base(std::uintptr_t p);
+
+// gccheckmark. begin maps a second set of mark bits for the given spans'
+// count; while checking, mark_root / mark_object_at / mark_drain mark those
+// bits instead, serially, and abort on an object the real bits lack.
+void checkmark_begin(std::size_t nspans_hint);
+void checkmark_attach(MSpan* s);  // every in-use span, world stopped
+void checkmark_end();
+
+// Workers used by the last drain.
+int mark_workers_used();
+
+// Test hook (gccheckmark tests): after the parallel mark, clear the mark of
+// the object at this address, as a buggy mark would have missed it.
+extern std::uintptr_t debug_unmark_after_mark;
+
+}  // namespace mgc::internal

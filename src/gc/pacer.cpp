@@ -1,0 +1,56 @@
+#include "gc/pacer.hpp"
+
+#include <algorithm>
+
+#include "heap/meta_alloc.hpp"
+
+namespace mgc::internal {
+
+std::atomic<std::uint64_t> g_heap_goal{kHeapMinimum};
+
+namespace {
+std::atomic<int> g_percent{100};
+std::atomic<std::int64_t> g_limit{kNoMemoryLimit};
+std::atomic<std::uint64_t> g_live{0};
+
+std::uint64_t compute_goal(std::uint64_t live) {
+  const int pct = g_percent.load(std::memory_order_relaxed);
+  std::uint64_t goal = UINT64_MAX;
+  const auto p = static_cast<std::uint64_t>(pct);
+  if (pct >= 0) goal = std::max(live + live / 100 * p + live % 100 * p / 100, kHeapMinimum);
+  const std::int64_t limit = g_limit.load(std::memory_order_relaxed);
+  if (limit != kNoMemoryLimit) {
+    const std::uint64_t meta = meta_sys_bytes();
+    const std::uint64_t under = static_cast<std::uint64_t>(limit) > meta ? static_cast<std::uint64_t>(limit) - meta : 0;
+    const std::uint64_t floor = live + std::max(live / 16, std::uint64_t{1} << 20);
+    goal = std::min(goal, std::max(under, floor));
+  }
+  return goal;
+}
+}  // namespace
+
+int pacer_set_gc_percent(int percent) {
+  const int old = g_percent.exchange(percent < 0 ? -1 : percent);
+  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
+  return old;
+}
+
+std::int64_t pacer_set_memory_limit(std::int64_t bytes) {
+  if (bytes < 0) return g_limit.load();
+  const std::int64_t old = g_limit.exchange(bytes);
+  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
+  return old;
+}
+
+int pacer_gc_percent() { return g_percent.load(std::memory_order_relaxed); }
+std::int64_t pacer_memory_limit() { return g_limit.load(std::memory_order_relaxed); }
+
+void pacer_end_cycle(std::uint64_t live) {
+  g_live.store(live, std::memory_order_relaxed);
+  g_heap_goal.store(compute_goal(live), std::memory_order_relaxed);
+}
+
+std::uint64_t pacer_goal() { return g_heap_goal.load(std::memory_order_relaxed); }
+std::uint64_t pacer_last_live() { return g_live.load(std::memory_order_relaxed); }
+
+}  // namespace mgc::internal

@@ -1,0 +1,39 @@
+// The pacer (Go: mgcpacer.go, without the concurrent-mark parts): when the
+// next cycle starts.
+//
+//   goal = max(live after the last mark x (1 + GOGC/100), 4 MiB)
+//
+// GOGC < 0 ("off") makes the goal infinite. A soft memory limit (Go's
+// GOMEMLIMIT) lowers the goal to the limit minus the allocator's metadata,
+// but never below live + max(live / 16, 1 MiB): a live heap above the limit
+// makes cycles frequent, not continuous. The heap's live counter
+// (MHeap::live) grows by whole chunks and large objects on slow paths; a
+// slow path that finds it at or above the goal starts a cycle.
+//
+// Owns: the two settings and the goal. Lock-free.
+#pragma once
+
+#include <cstdint>
+
+#include "heap/mheap.hpp"
+
+namespace mgc::internal {
+
+inline constexpr std::uint64_t kHeapMinimum = std::uint64_t{4} << 20;
+inline constexpr std::int64_t kNoMemoryLimit = INT64_MAX;
+
+int pacer_set_gc_percent(int percent);              // returns the old value
+std::int64_t pacer_set_memory_limit(std::int64_t);  // negative: no change; returns the old value
+int pacer_gc_percent();
+std::int64_t pacer_memory_limit();
+
+// Recompute the goal after a mark that found live bytes (or after a
+// setting changed, with the last mark's figure).
+void pacer_end_cycle(std::uint64_t live);
+std::uint64_t pacer_goal();
+std::uint64_t pacer_last_live();
+
+extern std::atomic<std::uint64_t> g_heap_goal;
+inline bool pacer_should_collect() { return mheap().live() >= g_heap_goal.load(std::memory_order_relaxed); }
+
+}  // namespace mgc::internal

@@ -1,0 +1,132 @@
+#include "gc/roots.hpp"
+
+#include <link.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "os/fatal.hpp"
+#include "os/immortal.hpp"
+
+namespace mgc::internal {
+
+namespace {
+
+std::mutex g_roots_lock;
+std::vector<RootRange>& explicit_list() {
+  static Immortal<std::vector<RootRange>> x;
+  return *x;
+}
+
+constexpr int kMaxExcluded = 16;
+RootRange g_excluded[kMaxExcluded];
+int g_nexcluded = 0;
+std::mutex g_excluded_lock;
+
+// Append [b, e) minus every excluded range.
+void add_minus_excluded(std::vector<RootRange>* out, std::uintptr_t b, std::uintptr_t e) {
+  std::vector<RootRange> pieces{{b, e, RootKind::kGlobal}};
+  for (int i = 0; i < g_nexcluded; i++) {
+    const RootRange& x = g_excluded[i];
+    std::vector<RootRange> next;
+    for (const RootRange& p : pieces) {
+      if (x.end <= p.begin || x.begin >= p.end) {
+        next.push_back(p);
+        continue;
+      }
+      if (p.begin < x.begin) next.push_back({p.begin, x.begin, RootKind::kGlobal});
+      if (x.end < p.end) next.push_back({x.end, p.end, RootKind::kGlobal});
+    }
+    pieces.swap(next);
+  }
+  out->insert(out->end(), pieces.begin(), pieces.end());
+}
+
+int segment_callback(dl_phdr_info* info, std::size_t, void* arg) {
+  auto* out = static_cast<std::vector<RootRange>*>(arg);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0 || ph.p_memsz == 0) continue;
+    const std::uintptr_t b = info->dlpi_addr + ph.p_vaddr;
+    add_minus_excluded(out, b & ~std::uintptr_t{7}, b + ph.p_memsz);
+  }
+  return 0;
+}
+
+// A hash of the loader's object list; false when it is being changed.
+bool link_signature(std::uint64_t* sig) {
+  if (_r_debug.r_state != r_debug::RT_CONSISTENT) return false;
+  std::uint64_t h = 1469598103934665603ull;
+  for (const link_map* m = _r_debug.r_map; m != nullptr; m = m->l_next) {
+    h = (h ^ m->l_addr) * 1099511628211ull;
+    h = (h ^ reinterpret_cast<std::uintptr_t>(m->l_ld)) * 1099511628211ull;
+  }
+  *sig = h;
+  return _r_debug.r_state == r_debug::RT_CONSISTENT;
+}
+
+}  // namespace
+
+const char* root_kind_name(RootKind k) {
+  switch (k) {
+    case RootKind::kHeap:
+      return "heap";
+    case RootKind::kStack:
+      return "stack";
+    case RootKind::kRegisters:
+      return "registers";
+    case RootKind::kTls:
+      return "thread-local";
+    case RootKind::kGlobal:
+      return "global";
+    case RootKind::kExplicit:
+      return "explicit root";
+    case RootKind::kFinalizer:
+      return "finalizer";
+  }
+  return "?";
+}
+
+void exclude_from_roots(const void* begin, const void* end) {
+  std::lock_guard<std::mutex> g(g_excluded_lock);
+  if (g_nexcluded == kMaxExcluded) fatal("too many excluded metadata ranges");
+  g_excluded[g_nexcluded++] = {reinterpret_cast<std::uintptr_t>(begin), reinterpret_cast<std::uintptr_t>(end),
+                               RootKind::kGlobal};
+}
+
+void snapshot_globals(GlobalsSnapshot* out) {
+  out->ranges.clear();
+  // The signature first: an object added after it changes the signature
+  // the stopped world sees, so nothing the listing missed goes unnoticed.
+  out->consistent = link_signature(&out->signature);
+  std::lock_guard<std::mutex> g(g_excluded_lock);
+  dl_iterate_phdr(segment_callback, &out->ranges);
+}
+
+bool globals_unchanged(const GlobalsSnapshot& snap) {
+  std::uint64_t sig = 0;
+  return snap.consistent && link_signature(&sig) && sig == snap.signature;
+}
+
+void add_root_range(void* begin, void* end) {
+  const auto b = reinterpret_cast<std::uintptr_t>(begin), e = reinterpret_cast<std::uintptr_t>(end);
+  if (begin == nullptr || b >= e) fatal("add_roots(%p, %p): empty or inverted range", begin, end);
+  std::lock_guard<std::mutex> g(g_roots_lock);
+  explicit_list().push_back({b, e, RootKind::kExplicit});
+}
+
+void remove_root_range(void* begin, void* end) {
+  const auto b = reinterpret_cast<std::uintptr_t>(begin), e = reinterpret_cast<std::uintptr_t>(end);
+  std::lock_guard<std::mutex> g(g_roots_lock);
+  auto it = std::find_if(explicit_list().begin(), explicit_list().end(),
+                         [b, e](const RootRange& r) { return r.begin == b && r.end == e; });
+  if (it == explicit_list().end()) fatal("remove_roots(%p, %p): no such range was added", begin, end);
+  *it = explicit_list().back();
+  explicit_list().pop_back();
+}
+
+void lock_roots() { g_roots_lock.lock(); }
+void unlock_roots() { g_roots_lock.unlock(); }
+const std::vector<RootRange>& explicit_roots_locked() { return explicit_list(); }
+
+}  // namespace mgc::internal

@@ -1,0 +1,230 @@
+#include "gc/threads.hpp"
+
+#include <errno.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <new>
+
+#include "mallocgc/internal/cache_front.hpp"
+#include "os/fatal.hpp"
+
+namespace mgc::internal {
+
+std::atomic<std::uint64_t> g_world_epoch{0};
+__thread bool tls_in_fast_path __attribute__((tls_model("initial-exec")));
+__thread bool tls_stop_deferred __attribute__((tls_model("initial-exec")));
+bool debug_no_stop_deferral = false;
+
+namespace {
+
+__thread ThreadRecord* tls_record __attribute__((tls_model("initial-exec")));
+
+std::mutex g_lock;
+ThreadRecord* g_first = nullptr;
+int g_signal = SIGPWR;
+bool g_handler_installed = false;
+
+// Odd while the world is stopped (or being stopped). Threads in the
+// handler wait for it to change.
+std::atomic<std::uint32_t> g_stop_seq{0};
+// Threads that have stopped in the current round.
+std::atomic<std::uint32_t> g_acks{0};
+
+long futex(std::atomic<std::uint32_t>* addr, int op, std::uint32_t val, const timespec* timeout) {
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), op, val, timeout, nullptr, 0);
+}
+
+// Acknowledge the stop of round seq and wait for the restart.
+void park(std::uint32_t seq) {
+  g_acks.fetch_add(1, std::memory_order_acq_rel);
+  futex(&g_acks, FUTEX_WAKE_PRIVATE, 1, nullptr);
+  while (g_stop_seq.load(std::memory_order_acquire) == seq) futex(&g_stop_seq, FUTEX_WAIT_PRIVATE, seq, nullptr);
+}
+
+void suspend_handler(int, siginfo_t*, void* context) {
+  const int saved_errno = errno;
+  ThreadRecord* r = tls_record;
+  const std::uint32_t seq = g_stop_seq.load(std::memory_order_acquire);
+  if (r != nullptr && (seq & 1) != 0) {
+    if (kDebugMalloc && tls_in_fast_path && !debug_no_stop_deferral) {
+      tls_stop_deferred = true;  // the fast path's exit parks
+    } else {
+      const auto* uc = static_cast<const ucontext_t*>(context);
+      static_assert(NGREG == 23);
+      for (int i = 0; i < NGREG; i++) r->regs[i] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[i]);
+      if (uc->uc_mcontext.fpregs != nullptr)
+        std::memcpy(&r->regs[NGREG], uc->uc_mcontext.fpregs->_xmm, sizeof(uc->uc_mcontext.fpregs->_xmm));
+      r->stopped_sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+      park(seq);
+    }
+  }
+  errno = saved_errno;
+}
+
+int tls_callback(dl_phdr_info* info, std::size_t, void* arg) {
+  auto* r = static_cast<ThreadRecord*>(arg);
+  if (info->dlpi_tls_data == nullptr) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_TLS || ph.p_memsz == 0) continue;
+    if (r->ntls == ThreadRecord::kMaxTls) return 1;
+    const auto b = reinterpret_cast<std::uintptr_t>(info->dlpi_tls_data);
+    r->tls[r->ntls++] = {b, b + ph.p_memsz};
+  }
+  return 0;
+}
+
+void install_handler() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = suspend_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);  // nothing else runs on top of a stopped thread
+  for (int s : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) sigdelset(&sa.sa_mask, s);
+  if (sigaction(g_signal, &sa, nullptr) != 0) fatal("cannot install the suspend signal handler (signal %d)", g_signal);
+  g_handler_installed = true;
+}
+
+// Write without locks (stdio's lock may belong to a stopped thread).
+void warn_raw(const char* msg) {
+  const ssize_t n = write(2, msg, std::strlen(msg));
+  (void)n;
+}
+
+}  // namespace
+
+ThreadRecord* this_thread_record() { return tls_record; }
+ThreadRecord* first_thread_locked() { return g_first; }
+int suspend_signal() { return g_signal; }
+
+void set_suspend_signal(int sig) {
+  std::lock_guard<std::mutex> g(g_lock);
+  if (g_handler_installed && sig != g_signal) fatal("the suspend signal cannot change once the world was stopped");
+  g_signal = sig;
+}
+
+ThreadRecord* register_thread() {
+  if (ThreadRecord* r = tls_record) {
+    r->refs++;
+    return r;
+  }
+  auto* r = new (std::nothrow) ThreadRecord();
+  if (r == nullptr) fatal("out of memory registering a thread");
+  r->thread = pthread_self();
+  r->tid = static_cast<pid_t>(syscall(SYS_gettid));
+  pthread_attr_t attr;
+  void* addr = nullptr;
+  std::size_t size = 0;
+  if (pthread_getattr_np(r->thread, &attr) != 0 || pthread_attr_getstack(&attr, &addr, &size) != 0)
+    fatal("cannot find the stack of thread %d", r->tid);
+  pthread_attr_destroy(&attr);
+  r->stack_lo = reinterpret_cast<std::uintptr_t>(addr);
+  r->stack_hi = r->stack_lo + size;
+  dl_iterate_phdr(tls_callback, r);
+  r->refs = 1;
+  std::lock_guard<std::mutex> g(g_lock);
+  r->next = g_first;
+  if (g_first != nullptr) g_first->prev = r;
+  g_first = r;
+  tls_record = r;
+  return r;
+}
+
+namespace {
+void remove_record(ThreadRecord* r) {
+  {
+    std::lock_guard<std::mutex> g(g_lock);
+    if (r->prev != nullptr) {
+      r->prev->next = r->next;
+    } else {
+      g_first = r->next;
+    }
+    if (r->next != nullptr) r->next->prev = r->prev;
+    tls_record = nullptr;
+  }
+  delete r;
+}
+}  // namespace
+
+void unregister_thread() {
+  ThreadRecord* r = tls_record;
+  if (r == nullptr) fatal("mgc_unregister_thread: the thread is not registered");
+  if (--r->refs == 0) remove_record(r);
+}
+
+void unregister_thread_at_exit() {
+  if (ThreadRecord* r = tls_record) remove_record(r);
+}
+
+void lock_threads() { g_lock.lock(); }
+void unlock_threads() { g_lock.unlock(); }
+
+void stop_the_world() {
+  if (!g_handler_installed) install_handler();
+  g_world_epoch.fetch_add(1, std::memory_order_acq_rel);
+  g_acks.store(0, std::memory_order_relaxed);
+  const std::uint32_t seq = g_stop_seq.load(std::memory_order_relaxed) + 1;
+  g_stop_seq.store(seq, std::memory_order_seq_cst);
+  std::uint32_t n = 0;
+  for (ThreadRecord* r = g_first; r != nullptr; r = r->next) {
+    if (r == tls_record) continue;
+    r->stopped_sp = 0;
+    const int err = pthread_kill(r->thread, g_signal);
+    if (err == 0) {
+      n++;
+    } else {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "mallocgc: warning: cannot signal registered thread %d (error %d); not stopped\n",
+                    r->tid, err);
+      warn_raw(buf);
+    }
+  }
+  int waited_s = 0;
+  for (;;) {
+    const std::uint32_t acks = g_acks.load(std::memory_order_acquire);
+    if (acks >= n) break;
+    const timespec one_second = {1, 0};
+    if (futex(&g_acks, FUTEX_WAIT_PRIVATE, acks, &one_second) != 0 && errno == ETIMEDOUT && ++waited_s % 10 == 0) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "mallocgc: warning: %u of %u threads have not stopped after %d s; a registered thread must "
+                    "not block signal %d (MALLOCGC_SUSPEND_SIGNAL)\n",
+                    n - acks, n, waited_s, g_signal);
+      warn_raw(buf);
+    }
+  }
+}
+
+void start_the_world() {
+  const std::uint32_t seq = g_stop_seq.load(std::memory_order_relaxed) + 1;
+  g_stop_seq.store(seq, std::memory_order_seq_cst);
+  futex(&g_stop_seq, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+  g_world_epoch.fetch_add(1, std::memory_order_acq_rel);
+}
+
+[[gnu::noinline]] void park_deferred_stop() {
+  tls_stop_deferred = false;
+  const std::uint32_t seq = g_stop_seq.load(std::memory_order_acquire);
+  ThreadRecord* r = tls_record;
+  if ((seq & 1) == 0 || r == nullptr) return;
+  // Callee-saved registers go to this frame, which lies above the stack
+  // pointer published below; the others hold nothing the caller keeps.
+  __builtin_unwind_init();
+  std::uintptr_t sp;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  std::memset(r->regs, 0, sizeof r->regs);
+  r->stopped_sp = sp;
+  park(seq);
+}
+
+}  // namespace mgc::internal

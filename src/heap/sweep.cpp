@@ -1,0 +1,64 @@
+#include "heap/sweep.hpp"
+
+#include <bit>
+
+#include "heap/mcentral.hpp"
+
+namespace mgc::internal {
+
+constinit std::atomic<std::uint32_t> g_sweep_gen{2};
+
+namespace {
+constinit AllocCounters g_swept;
+}
+
+AllocCounters& swept_counters() { return g_swept; }
+
+void advance_sweep_gen() { g_sweep_gen.fetch_add(2, std::memory_order_acq_rel); }
+
+std::size_t sweep_small_span(MSpan* s) {
+  const std::uint32_t gen = sweep_gen();
+  if (s->sweep_gen.load(std::memory_order_relaxed) == gen) return 0;
+  // Explicit frees first: a slot freed after the mark may still carry its
+  // mark bit, and must not come back to life.
+  if (s->pending.load(std::memory_order_relaxed) != 0) merge_pending(s, -1, 0, 0);
+  std::size_t freed = 0;
+  std::uint64_t tiny_objects = 0;
+  for (std::size_t w = 0; w < s->bitmap_words(); w++) {
+    const std::uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
+    const std::uint64_t marks = s->gc_bits[w].load(std::memory_order_relaxed);
+    const std::uint64_t dead = alloc & ~marks;
+    if (marks != 0) s->gc_bits[w].store(0, std::memory_order_relaxed);
+    if (dead == 0) continue;
+    if (s->kind == Kind::kTiny) {
+      // A dead block takes its objects with it. Their masks are reset; a
+      // free() racing with this would be a free of an unreachable object,
+      // which no correct program can name.
+      TinyMasks* t = s->tiny;
+      for (std::uint64_t d = dead; d != 0; d &= d - 1) {
+        const std::size_t b = w * 64 + static_cast<std::size_t>(std::countr_zero(d));
+        const auto gone =
+            static_cast<std::uint16_t>(t->local_freed[b] | t->remote_freed[b].load(std::memory_order_relaxed));
+        tiny_objects += static_cast<unsigned>(std::popcount(static_cast<unsigned>(t->alloc_mask[b] & ~gone)));
+        t->reset(b);
+      }
+    }
+    s->alloc_bits[w].store(alloc & marks, std::memory_order_relaxed);
+    const auto n = static_cast<std::uint32_t>(std::popcount(dead));
+    s->alloc_count -= n;
+    freed += n;
+  }
+  if (freed != 0) {
+    s->need_zero = true;
+    if (s->kind == Kind::kTiny) {
+      g_swept.tiny_block_frees.fetch_add(freed, std::memory_order_relaxed);
+      g_swept.tiny_frees.fetch_add(tiny_objects, std::memory_order_relaxed);
+    } else {
+      g_swept.nfree[s->span_class / kNumKinds].fetch_add(freed, std::memory_order_relaxed);
+    }
+  }
+  s->sweep_gen.store(gen, std::memory_order_release);
+  return freed;
+}
+
+}  // namespace mgc::internal
