@@ -236,6 +236,7 @@ void gc_cycle(bool forced) {
   });
   std::unique_lock<std::mutex> cycle(g_cycle_lock);
   if (!forced && !pacer_should_collect()) return;  // another thread just collected
+  const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
   finish_sweep();
   mark_prepare(worker_count());
   GlobalsSnapshot globals;
@@ -259,20 +260,20 @@ void gc_cycle(bool forced) {
   res.pause_ns = now_ns() - t0;
   unlock_world_state();
   queue_doomed_finalizers();
+  if (forced) {
+    finish_sweep();
+  } else {
+    wake_sweeper();
+  }
   std::uint64_t n;
   {
     std::lock_guard<std::mutex> g(g_stats_lock);
     n = ++g_num_gc;
     g_pause_total += res.pause_ns;
     g_pauses[(n + 255) % 256] = res.pause_ns;
-    g_gc_cpu_ns += res.pause_ns * static_cast<std::uint64_t>(res.workers);
+    g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   }
   if (g_config.gctrace) print_trace(n, res);
-  if (forced) {
-    finish_sweep();
-  } else {
-    wake_sweeper();
-  }
 }
 
 void gc_stats(GcStats* out) {
@@ -282,8 +283,10 @@ void gc_stats(GcStats* out) {
   std::copy(std::begin(g_pauses), std::end(g_pauses), out->pause_ns);
   out->last_live = pacer_last_live();
   const std::uint64_t cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-  const std::uint64_t gc = g_gc_cpu_ns + g_sweeper_cpu_ns.load(std::memory_order_relaxed);
-  out->cpu_fraction = cpu == 0 ? 0 : static_cast<double>(gc) / static_cast<double>(cpu);
+  const std::uint64_t gc = g_gc_cpu_ns + g_sweeper_cpu_ns.load(std::memory_order_relaxed) + mark_helper_cpu_ns();
+  // Clock granularity can put a just-measured part a little ahead of the
+  // process clock.
+  out->cpu_fraction = cpu == 0 ? 0 : std::min(1.0, static_cast<double>(gc) / static_cast<double>(cpu));
 }
 
 }  // namespace mgc::internal

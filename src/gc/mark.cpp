@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <ctime>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -230,6 +231,9 @@ inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
   const std::size_t w = i / 64;
   const std::uint64_t bit = std::uint64_t{1} << (i % 64);
   if (!(s->alloc_bits[w].load(std::memory_order_relaxed) & bit)) return;
+  // Freed by another thread, not merged yet: dead (in a tiny span the bit
+  // only asks for the block to be examined).
+  if (s->kind != Kind::kTiny && (s->pending_free[w].load(std::memory_order_relaxed) & bit)) return;
   std::atomic<std::uint64_t>* bits = g_checking ? s->check_bits : s->gc_bits;
   if (bits == nullptr) return;  // a span made after checkmark began: none can be
   if (bits[w].load(std::memory_order_relaxed) & bit) return;
@@ -276,6 +280,14 @@ Worker& main_worker() {
 
 int g_configured_workers = 1;
 
+std::atomic<std::uint64_t> g_helper_cpu_ns{0};
+
+std::uint64_t thread_cpu_ns() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
 void helper_loop(int id, std::uint64_t seen) {
   for (;;) {
     {
@@ -283,8 +295,10 @@ void helper_loop(int id, std::uint64_t seen) {
       shared_state().cv.wait(g, [&] { return shared_state().drain_id != seen && id < shared_state().nworkers - 1; });
       seen = shared_state().drain_id;
     }
+    const std::uint64_t t0 = thread_cpu_ns();
     Worker w;
     w.drain();
+    g_helper_cpu_ns.fetch_add(thread_cpu_ns() - t0, std::memory_order_relaxed);
     shared_state().marked_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
     std::lock_guard<std::mutex> g(shared_state().lock);
     shared_state().helpers_active--;
@@ -357,6 +371,8 @@ std::uint64_t mark_drain() {
 }
 
 int mark_workers_used() { return g_workers_used; }
+
+std::uint64_t mark_helper_cpu_ns() { return g_helper_cpu_ns.load(std::memory_order_relaxed); }
 
 bool object_marked(std::uintptr_t p) {
   MSpan* s = mheap().span_of(p);

@@ -60,6 +60,8 @@ void checkmark_end();
 
 // Workers used by the last drain.
 int mark_workers_used();
+// CPU time the helper threads have spent marking, ever.
+std::uint64_t mark_helper_cpu_ns();
 
 // Test hook (gccheckmark tests): after the parallel mark, clear the mark of
 // the object at this address, as a buggy mark would have missed it.

@@ -154,6 +154,10 @@ void MCache::settle() {
 }
 
 void MCache::release_all() {
+  // Spans held across a cycle are swept as they go back: first mark what
+  // the current chunks handed out since the world was stopped.
+  const std::uint32_t gen = sweep_gen();
+  if (flush_gen != gen) blacken_current_chunks();
   settle();
   drop_tiny_block();
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
@@ -176,18 +180,18 @@ void MCache::release_all() {
     chunk_reserved[spc] = 0;
     mcentral(spc).uncache_span(s);
   }
+  flush_gen = gen;
 }
 
-void MCache::prepare_for_sweep() {
-  const std::uint32_t gen = sweep_gen();
+void MCache::blacken_current_chunks() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
     MSpan* s = spans[spc];
     if (s == nullptr || !needs_sweep(s)) continue;
     const std::size_t w = front.alloc[spc].chunk_word;
     const std::uint64_t black = chunk_reserved[spc] & ~front.alloc[spc].alloc_cache;
     // No mark runs now (marking happens with the world stopped, and a
-    // cycle that stops it before the sweep below clears and redoes the
-    // marks of this unswept span), so plain ORs suffice.
+    // cycle that stops it before the sweep clears and redoes the marks of
+    // this unswept span), so plain ORs suffice.
     s->gc_bits[w].store(s->gc_bits[w].load(std::memory_order_relaxed) | black, std::memory_order_relaxed);
     if (spc == kTinySpanClass) {
       const long b = current_tiny_block(s);
@@ -198,9 +202,9 @@ void MCache::prepare_for_sweep() {
       }
     }
   }
-  release_all();
-  flush_gen = gen;
 }
+
+void MCache::prepare_for_sweep() { release_all(); }
 
 void MCache::owner_free(MSpan* s, std::size_t i) {
   const int spc = s->span_class;

@@ -65,7 +65,9 @@ struct MCache {
   bool refill(int spc);
 
   // Give every span back to its central list and drop the tiny block
-  // (thread exit). The cache is then empty and reusable.
+  // (thread exit, collect(), prepare_for_sweep). The cache is then empty
+  // and reusable. Spans held across a cycle are swept on the way, after
+  // blacken_current_chunks.
   void release_all();
 
   // The owner's first slow path after a cycle (Go: mcache.prepareForSweep).
@@ -76,6 +78,10 @@ struct MCache {
   // for one more cycle, like Go's allocate-black), then the spans go back to
   // their central lists, which sweep them.
   void prepare_for_sweep();
+
+  // Mark every slot the current chunks handed out (and the current tiny
+  // block) in spans that wait for a sweep: see prepare_for_sweep.
+  void blacken_current_chunks();
 
   // Account consumed slots of the cached chunks and the tiny counter into
   // counters, without giving anything back. Owner only.

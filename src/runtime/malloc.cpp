@@ -62,7 +62,9 @@ namespace {
 constexpr std::size_t kMaxAllocSize = std::size_t{1} << 46;
 
 void* alloc_large(std::size_t size, Kind kind, const TypeInfo* type) {
-  gc_on_slow_path(this_cache_if_any());
+  // this_cache(): a thread that allocates registers, so its stack is a
+  // root, even if it only ever allocates large objects.
+  gc_on_slow_path(this_cache());
   const std::size_t npages = (size + kPageSize - 1) / kPageSize;
   if (!mheap().has_free_pages(npages)) reclaim_empty_spans();
   bool need_zero = false;
