@@ -171,7 +171,6 @@ void unlock_threads() { g_lock.unlock(); }
 
 void stop_the_world() {
   if (!g_handler_installed) install_handler();
-  g_world_epoch.fetch_add(1, std::memory_order_acq_rel);
   g_acks.store(0, std::memory_order_relaxed);
   const std::uint32_t seq = g_stop_seq.load(std::memory_order_relaxed) + 1;
   g_stop_seq.store(seq, std::memory_order_seq_cst);
@@ -203,13 +202,17 @@ void stop_the_world() {
       warn_raw(buf);
     }
   }
+  // Only now: a thread that the signal found inside a fast path finished
+  // it before it acknowledged, and its exit check must not see a change.
+  g_world_epoch.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void start_the_world() {
+  // Before any thread runs again.
+  g_world_epoch.fetch_add(1, std::memory_order_acq_rel);
   const std::uint32_t seq = g_stop_seq.load(std::memory_order_relaxed) + 1;
   g_stop_seq.store(seq, std::memory_order_seq_cst);
   futex(&g_stop_seq, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
-  g_world_epoch.fetch_add(1, std::memory_order_acq_rel);
 }
 
 [[gnu::noinline]] void park_deferred_stop() {

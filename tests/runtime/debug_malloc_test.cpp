@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/threads.hpp"
 #include "gtest/gtest.h"
 #include "heap/mcache.hpp"
 #include "heap/mheap.hpp"
@@ -319,6 +320,53 @@ TEST_F(CheckHeapDeathTest, ChecksLargeSpans) {
         mi::check_heap();
       },
       "span 0x[0-9a-f]+: large span");
+}
+
+// --- the fast path and the collector -----------------------------------------
+// debug-malloc checks at every fast-path exit that no cycle started or
+// finished while it ran. The stop-the-world handler normally lets a thread
+// found inside the fast path finish it first; with that deferral turned
+// off (a test hook), a cycle that runs while the fast path is in flight
+// must be caught.
+
+TEST_F(DebugMallocDeathTest, CycleDuringTheFastPathDies) {
+  SKIP_UNLESS_DEBUG_MALLOC();
+  EXPECT_DEATH(
+      {
+        mgc::alloc(16);  // the thread's cache now holds a chunk of 16-byte slots
+        mi::debug_no_stop_deferral = true;
+        mi::debug_fast_path_hook = [] {
+          mi::debug_fast_path_hook = nullptr;
+          std::thread([] { mgc::collect(); }).join();  // stops this thread mid fast path
+        };
+        mgc::alloc(16);
+      },
+      "a collection cycle started or finished while the allocation fast path was in flight");
+}
+
+// The same fast path with deferral on: threads allocating flat out while
+// another collects over and over never trip the check.
+TEST(DebugMalloc, CyclesNeverLandInsideAFastPath) {
+  SKIP_UNLESS_DEBUG_MALLOC();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> mutators;
+  for (int t = 0; t < 2; t++) {
+    mutators.emplace_back([&stop] {
+      void* volatile keep = nullptr;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 1000; i++) {
+          keep = mgc::alloc(16);
+          keep = mgc::alloc_noscan(8);
+        }
+      }
+      (void)keep;
+    });
+  }
+  const std::uint64_t before = mgc::stats().num_gc;
+  for (int i = 0; i < 100; i++) mgc::collect();
+  stop.store(true);
+  for (auto& t : mutators) t.join();
+  EXPECT_GE(mgc::stats().num_gc - before, 100u);
 }
 
 }  // namespace
