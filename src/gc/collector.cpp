@@ -255,6 +255,9 @@ void gc_cycle(bool forced) {
     if (attempt == 1000) fatal("collector: the list of loaded objects never stops changing");
     sched_yield();
   }
+  // The frames of the sweep and of the listing above lie where the
+  // stopped cycle's frames will be, and the first of those is scanned.
+  scrub_stack_below();
   with_registers_spilled(globals, &res);
   start_the_world();
   res.pause_ns = now_ns() - t0;

@@ -64,16 +64,6 @@ void adjust_specials(std::uintptr_t base, int delta) {
   }
 }
 
-// Overwrite the stack below the finalizer loop's frame, where the last
-// call left copies of its object: the stop handler scans the red zone
-// below a stopped thread's stack pointer, and a stale copy there would
-// keep the object (and what it reaches) for one more cycle.
-[[gnu::noinline]] void scrub_stack() {
-  volatile char buf[16 * 1024];
-  for (char& c : const_cast<char(&)[sizeof buf]>(buf)) c = 0;
-  asm volatile("" : : "r"(&buf[0]) : "memory");
-}
-
 // Take one queued finalizer and run it. Its own frame, so that once it
 // returns no register or slot of the loop's frame holds the object.
 [[gnu::noinline]] void run_one_finalizer() {
@@ -92,7 +82,7 @@ void finalizer_thread() {
   for (;;) {
     clear_vector_registers();
     run_one_finalizer();
-    scrub_stack();
+    scrub_stack_below(16 * 1024);  // the call left copies of its object there
     asm volatile("" ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
     std::lock_guard<std::mutex> g(g_queue_lock);
     g_done_total++;

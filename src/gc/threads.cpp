@@ -215,6 +215,12 @@ void start_the_world() {
   futex(&g_stop_seq, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
 }
 
+[[gnu::noinline]] __attribute__((no_sanitize("address"))) void scrub_stack_below(std::size_t bytes) {
+  char* p = static_cast<char*>(__builtin_alloca(bytes));
+  std::memset(p, 0, bytes);
+  asm volatile("" : : "r"(p) : "memory");
+}
+
 [[gnu::noinline]] void park_deferred_stop() {
   tls_stop_deferred = false;
   const std::uint32_t seq = g_stop_seq.load(std::memory_order_acquire);

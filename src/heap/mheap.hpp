@@ -89,7 +89,7 @@ class MHeap {
 
   std::mutex lock_;
   ArenaMap arenas_;
-  PageAlloc pages_{&arenas_};
+  PageAlloc pages_{&arenas_, /*guard_page=*/true};
   MSpan* free_records_ = nullptr;  // recycled span records, via next
   std::size_t inuse_pages_ = 0;
   SpanList large_;  // every large span not yet being freed

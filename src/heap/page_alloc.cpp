@@ -122,18 +122,22 @@ bool PageAlloc::grow(std::size_t npages) {
     if (want > c->npages - c->committed) want = c->npages - c->committed;
     if (!os::commit(reinterpret_cast<void*>(c->base + c->committed * kPageSize), want * kPageSize)) return false;
     set_range(c->free_bits, c->committed, want, true);
+    const std::size_t guard = guard_ && c->committed == 0 ? 1 : 0;
+    if (guard) set_range(c->free_bits, 0, 1, false);
     // The search may have given up past the old end: start it no later
     // than the new pages.
     if (c->committed / 64 < c->search_from) c->search_from = c->committed / 64;
     c->committed += want;
-    committed_pages_ += want;
-    free_pages_ += want;
+    committed_pages_ += want - guard;
+    free_pages_ += want - guard;
     return true;
   }
   // A new chunk of whole arenas.
   const std::size_t arena_pages = kPagesPerArena;
   if (step > (std::size_t{1} << (kAddressBits - kPageShift))) return false;
-  const std::size_t chunk_pages = (step + arena_pages - 1) / arena_pages * arena_pages;
+  // One page more than asked for the guard page (below).
+  const std::size_t guard = guard_ ? 1 : 0;
+  const std::size_t chunk_pages = (step + guard + arena_pages - 1) / arena_pages * arena_pages;
   void* mem = os::reserve(chunk_pages * kPageSize, kArenaSize);
   if (mem == nullptr) return false;
   auto* c = static_cast<PageChunk*>(meta_alloc(sizeof(PageChunk)));
@@ -151,7 +155,7 @@ bool PageAlloc::grow(std::size_t npages) {
   if (c->free_bits == nullptr || c->dirty_bits == nullptr) return false;
   if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
   if (huge_pages_) os::advise_huge_pages(mem, chunk_pages * kPageSize);
-  std::size_t want = (step + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages;
+  std::size_t want = (step + guard + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages;
   if (want > chunk_pages) want = chunk_pages;
   if (!os::commit(mem, want * kPageSize)) {
     // Keep the chunk (its address space is cheap) for a later, smaller try.
@@ -160,13 +164,18 @@ bool PageAlloc::grow(std::size_t npages) {
     reserved_pages_ += chunk_pages;
     return false;
   }
-  set_range(c->free_bits, 0, want, true);
+  // With guard_, the chunk's first page never holds an object: its address
+  // is the mapping's, which other code keeps (records of the mapping, the
+  // end address of a thread stack mapped just below), and a conservative
+  // scan would take any of those for a reference to the first object. It
+  // counts as neither committed nor free.
+  set_range(c->free_bits, guard, want - guard, true);
   c->committed = want;
   c->next = chunks_;
   chunks_ = c;
   reserved_pages_ += chunk_pages;
-  committed_pages_ += want;
-  free_pages_ += want;
+  committed_pages_ += want - guard;
+  free_pages_ += want - guard;
   return true;
 }
 
@@ -174,7 +183,7 @@ void PageAlloc::check() const {
   std::size_t reserved = 0, committed = 0, free = 0;
   for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
     reserved += c->npages;
-    committed += c->committed;
+    committed += c->committed - (guard_ && c->committed != 0 ? 1 : 0);  // less the guard page
     for (std::size_t i = 0; i < c->npages; i++) {
       if (test_bit(c->free_bits, i)) {
         if (i >= c->committed) fatal("page allocator: uncommitted page %zu of chunk %#lx is free", i, c->base);

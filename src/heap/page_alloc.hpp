@@ -39,7 +39,9 @@ struct PageChunk {
 
 class PageAlloc {
  public:
-  explicit constexpr PageAlloc(ArenaMap* arenas) : arenas_(arenas) {}
+  // guard_page: keep the first page of every chunk out of use (the heap's
+  // allocator does, see grow()).
+  explicit constexpr PageAlloc(ArenaMap* arenas, bool guard_page = false) : arenas_(arenas), guard_(guard_page) {}
 
   // A run of npages free pages, marked in use, growing the heap when none
   // is free. 0 when the OS refuses. *need_zero: some page may hold old data.
@@ -70,6 +72,7 @@ class PageAlloc {
   PageChunk* chunk_of(std::uintptr_t addr) const;
 
   ArenaMap* arenas_;
+  bool guard_;
   PageChunk* chunks_ = nullptr;
   std::size_t reserved_pages_ = 0;
   std::size_t committed_pages_ = 0;

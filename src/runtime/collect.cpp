@@ -21,6 +21,7 @@ void collect() {
   // Give this thread's cache back first: its chunks' objects are then
   // judged by reachability alone (not kept as "allocated since the stop").
   if (internal::MCache* c = internal::this_cache_if_any()) c->release_all();
+  internal::scrub_stack_below();  // release_all's frames held chunk addresses
   internal::gc_cycle(true);
 }
 
