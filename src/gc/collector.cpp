@@ -171,9 +171,10 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   std::uint64_t live = mark_drain();
   res->workers = mark_workers_used();
   if (debug_unmark_after_mark != 0) {
-    MSpan* s = mheap().span_of(debug_unmark_after_mark);
+    const std::uintptr_t victim = ~debug_unmark_after_mark;
+    MSpan* s = mheap().span_of(victim);
     if (s != nullptr) {
-      const std::size_t i = s->is_large() ? 0 : s->object_index(debug_unmark_after_mark);
+      const std::size_t i = s->is_large() ? 0 : s->object_index(victim);
       s->gc_bits[i / 64].fetch_and(~(std::uint64_t{1} << (i % 64)), std::memory_order_relaxed);
     }
   }

@@ -64,7 +64,9 @@ int mark_workers_used();
 std::uint64_t mark_helper_cpu_ns();
 
 // Test hook (gccheckmark tests): after the parallel mark, clear the mark of
-// the object at this address, as a buggy mark would have missed it.
+// the object at ~debug_unmark_after_mark (complemented, so that the hook
+// itself is not a root that reaches it), as a buggy mark would have missed
+// it. 0: off.
 extern std::uintptr_t debug_unmark_after_mark;
 
 }  // namespace mgc::internal

@@ -8,8 +8,10 @@
 // does not use it, and the parent never runs the statements.
 #include "runtime/options.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +19,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "mallocgc/mallocgc.hpp"
@@ -186,6 +189,136 @@ TEST_F(OptionsDeathTest, TheEnvironmentIsReadOnce) {
         std::_Exit(0);
       },
       testing::ExitedWithCode(0), "");
+}
+
+// --- the collector's variables ----------------------------------------------
+
+TEST(Options, ParseGogc) {
+  using mgc::internal::parse_gogc;
+  EXPECT_EQ(parse_gogc("100"), 100);
+  EXPECT_EQ(parse_gogc("0"), 0);
+  EXPECT_EQ(parse_gogc("off"), -1);
+  EXPECT_EQ(parse_gogc("1073741824"), 1 << 30);
+  for (const char* bad : {"", "-1", "1073741825", "100%", " 100", "on", "1e3", "99999999999999999999"})
+    EXPECT_EQ(parse_gogc(bad), std::nullopt) << '"' << bad << '"';
+}
+
+TEST(Options, ParseBytes) {
+  using mgc::internal::parse_bytes;
+  EXPECT_EQ(parse_bytes("0"), 0);
+  EXPECT_EQ(parse_bytes("12345"), 12345);
+  EXPECT_EQ(parse_bytes("100B"), 100);
+  EXPECT_EQ(parse_bytes("4KiB"), 4096);
+  EXPECT_EQ(parse_bytes("512MiB"), std::int64_t{512} << 20);
+  EXPECT_EQ(parse_bytes("3GiB"), std::int64_t{3} << 30);
+  EXPECT_EQ(parse_bytes("2TiB"), std::int64_t{2} << 40);
+  EXPECT_EQ(parse_bytes("off"), INT64_MAX);
+  for (const char* bad :
+       {"", "MiB", "-1", "1.5GiB", "10MB", "10 MiB", "10mib", "9000000TiB", "99999999999999999999", "x"})
+    EXPECT_EQ(parse_bytes(bad), std::nullopt) << '"' << bad << '"';
+}
+
+TEST(Options, ParseMarkThreads) {
+  using mgc::internal::parse_mark_threads;
+  EXPECT_EQ(parse_mark_threads("1"), 1);
+  EXPECT_EQ(parse_mark_threads("64"), 64);
+  for (const char* bad : {"0", "65", "", "-2", "two"}) EXPECT_EQ(parse_mark_threads(bad), std::nullopt) << bad;
+}
+
+TEST(Options, ParseSignal) {
+  using mgc::internal::parse_signal;
+  EXPECT_EQ(parse_signal("SIGPWR"), SIGPWR);
+  EXPECT_EQ(parse_signal("PWR"), SIGPWR);
+  EXPECT_EQ(parse_signal("USR2"), SIGUSR2);
+  EXPECT_EQ(parse_signal("SIGXCPU"), SIGXCPU);
+  EXPECT_EQ(parse_signal("RTMIN+3"), SIGRTMIN + 3);
+  EXPECT_EQ(parse_signal("10"), 10);
+  for (const char* bad : {"", "SIGKILL", "9", "SIGSEGV", "11", "STOP", "19", "0", "65", "RTMIN+99", "FOO", "SIG"})
+    EXPECT_EQ(parse_signal(bad), std::nullopt) << bad;
+}
+
+TEST(Options, ParseDebug) {
+  using mgc::internal::Options;
+  using mgc::internal::parse_debug;
+  Options o;
+  std::string_view bad;
+  EXPECT_TRUE(parse_debug("gctrace=1", &o, &bad));
+  EXPECT_TRUE(o.gctrace);
+  EXPECT_FALSE(o.gccheckmark);
+  EXPECT_TRUE(parse_debug("gctrace=0,gccheckmark=1", &o, &bad));
+  EXPECT_FALSE(o.gctrace);
+  EXPECT_TRUE(o.gccheckmark);
+  EXPECT_TRUE(parse_debug("", &o, &bad));
+  EXPECT_FALSE(parse_debug("gctrace", &o, &bad));
+  EXPECT_EQ(bad, "gctrace");
+  EXPECT_FALSE(parse_debug("gctrace=1,madeup=1", &o, &bad));
+  EXPECT_EQ(bad, "madeup=1");
+  EXPECT_FALSE(parse_debug("gctrace=2", &o, &bad));
+}
+
+// A malformed setting stops the program at start-up, before main runs and
+// whether or not it ever allocates; the message names the variable.
+TEST_F(OptionsDeathTest, MalformedCollectorSettingsStopTheProgramAtStartUp) {
+  struct Case {
+    const char* var;
+    const char* value;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"MALLOCGC_GOGC", "lots", "MALLOCGC_GOGC=\"lots\": expected a percentage"},
+      {"MALLOCGC_MEMORY_LIMIT", "1.5GB", "MALLOCGC_MEMORY_LIMIT=\"1.5GB\": expected bytes"},
+      {"MALLOCGC_MARK_THREADS", "0", "MALLOCGC_MARK_THREADS=\"0\": expected a number of threads"},
+      {"MALLOCGC_SUSPEND_SIGNAL", "SIGKILL", "MALLOCGC_SUSPEND_SIGNAL=\"SIGKILL\": expected a signal"},
+      {"MALLOCGC_DEBUG", "gctrace=1,verbose=1", "MALLOCGC_DEBUG=\"gctrace=1,verbose=1\": cannot use \"verbose=1\""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << c.var << "=" << c.value);
+    ScopedEnv env(c.var, c.value);
+    EXPECT_DEATH(std::_Exit(0), c.message);
+  }
+}
+
+TEST_F(OptionsDeathTest, CollectorSettingsApply) {
+  ScopedEnv gogc("MALLOCGC_GOGC", "250");
+  ScopedEnv limit("MALLOCGC_MEMORY_LIMIT", "64MiB");
+  ScopedEnv threads("MALLOCGC_MARK_THREADS", "3");
+  ScopedEnv sig("MALLOCGC_SUSPEND_SIGNAL", "USR2");
+  EXPECT_EXIT(
+      {
+        mgc::alloc(16);
+        const mgc::internal::Options& o = mgc::internal::options();
+        if (o.gogc != 250 || o.memory_limit != (std::int64_t{64} << 20) || o.mark_threads != 3 ||
+            o.suspend_signal != SIGUSR2)
+          fail("options not as set");
+        if (mgc::set_gc_percent(100) != 250) fail("GOGC not applied to the pacer");
+        if (mgc::set_memory_limit(-1) != (std::int64_t{64} << 20)) fail("memory limit not applied");
+        // A cycle stops the world with SIGUSR2 (a registered thread exists).
+        std::thread t([] {
+          mgc::ThreadScope scope;
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        });
+        mgc::collect();
+        t.join();
+        struct sigaction sa;
+        sigaction(SIGUSR2, nullptr, &sa);
+        if ((sa.sa_flags & SA_SIGINFO) == 0 || (sa.sa_flags & SA_RESTART) == 0) fail("no handler on SIGUSR2");
+        std::_Exit(0);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+TEST_F(OptionsDeathTest, GcTracePrintsALinePerCycle) {
+  ScopedEnv env("MALLOCGC_DEBUG", "gctrace=1");
+  EXPECT_EXIT(
+      {
+        mgc::alloc(16);
+        mgc::collect();
+        mgc::collect();
+        std::_Exit(0);
+      },
+      testing::ExitedWithCode(0),
+      "gc 1 @[0-9.]+s: [0-9.]+ -> [0-9.]+ MiB live, [0-9.]+ MiB goal; pause [0-9.]+ ms \\(mark [0-9.]+ ms, [0-9]+ "
+      "threads\\)\ngc 2 @");
 }
 
 }  // namespace
