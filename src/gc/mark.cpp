@@ -32,6 +32,21 @@ struct Gray {
   RootKind kind;
 };
 
+// Gray::type of a typed small object whose type record (at Gray::base) is
+// not read yet.
+const TypeInfo* const kTypeNotRead = reinterpret_cast<const TypeInfo*>(1);
+
+// Set bit b of *word atomically; was it set? One locked bts (a fetch_or
+// whose result is tested compiles to a compare-exchange loop).
+inline bool test_and_set(std::atomic<std::uint64_t>* word, std::size_t b) {
+  bool was_set;
+  asm volatile("lock btsq %2, %0"
+               : "+m"(*reinterpret_cast<std::uint64_t*>(word)), "=@ccc"(was_set)
+               : "r"(b)
+               : "memory");
+  return was_set;
+}
+
 constexpr std::size_t kBatchEntries = 400;
 struct Batch {
   Batch* next;
@@ -172,6 +187,7 @@ void Worker::drain() {
     while (count < kAhead && cur_->n != 0) {
       const Gray& e = cur_->e[--cur_->n];
       __builtin_prefetch(reinterpret_cast<const void*>(e.begin));
+      if (e.type == kTypeNotRead) __builtin_prefetch(reinterpret_cast<const void*>(e.base));
       ring[(head + count) % kAhead] = e;
       count++;
     }
@@ -237,7 +253,7 @@ inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
   std::atomic<std::uint64_t>* bits = g_checking ? s->check_bits : s->gc_bits;
   if (bits == nullptr) return;  // a span made after checkmark began: none can be
   if (bits[w].load(std::memory_order_relaxed) & bit) return;
-  if (bits[w].fetch_or(bit, std::memory_order_relaxed) & bit) return;
+  if (test_and_set(&bits[w], i % 64)) return;
   if (g_checking && !(s->gc_bits[w].load(std::memory_order_relaxed) & bit)) checkmark_failure(base, from, kind);
   marked_bytes += size;
   switch (s->kind) {
@@ -248,15 +264,29 @@ inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
       push({base, base + size, nullptr, base, RootKind::kHeap});
       return;
     case Kind::kTyped: {
-      const TypeInfo* t = st == SpanState::kLarge ? s->large_type.load(std::memory_order_relaxed) : s->type_records[i];
-      if (t == nullptr) return;  // a slot reserved by a cache, never handed out
-      push({base, base + t->nwords * 8, t, base, RootKind::kHeap});
+      if (st == SpanState::kLarge) {
+        const TypeInfo* t = s->large_type.load(std::memory_order_relaxed);
+        if (t != nullptr) push({base, base + t->nwords * 8, t, base, RootKind::kHeap});
+        return;
+      }
+      // The slot's type record is a likely cache miss: queue its address
+      // and read it when the object comes off the FIFO (drain prefetches).
+      const TypeInfo* const* rec = s->type_records + i;
+      __builtin_prefetch(rec);
+      push({base, 0, kTypeNotRead, reinterpret_cast<std::uintptr_t>(rec), RootKind::kHeap});
       return;
     }
   }
 }
 
-__attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gray& e) {
+__attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gray& in) {
+  Gray e = in;
+  if (e.type == kTypeNotRead) {
+    e.type = *reinterpret_cast<const TypeInfo* const*>(e.base);
+    if (e.type == nullptr) return;  // a slot reserved by a cache, never handed out
+    e.base = e.begin;
+    e.end = e.begin + e.type->nwords * 8;
+  }
   std::uintptr_t end = e.end;
   if (end - e.begin > kPieceBytes) {
     push({e.begin + kPieceBytes, e.end, e.type, e.base, e.kind});
