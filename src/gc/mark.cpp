@@ -110,6 +110,9 @@ struct Shared {
   bool done = false;
   std::uint64_t drain_id = 0;  // helpers start a drain when this changes
   int helpers_active = 0;
+  bool draining = false;
+  bool helpers_started = false;
+  int want_workers = 1;
   std::condition_variable helpers_cv;
   std::atomic<std::uint64_t> marked_bytes{0};
 };
@@ -122,10 +125,25 @@ int g_nhelpers = 0;
 int g_workers_used = 1;
 bool g_checking = false;
 
+// Lock held: bring the helpers into the current drain. They are started
+// only once a worker has a full buffer to share: a small live heap (the
+// common case for a program that allocates much and keeps little) is
+// marked by the collecting thread alone, without waking anyone.
+void start_helpers_locked() {
+  Shared& sh = shared_state();
+  if (!sh.draining || sh.helpers_started || sh.want_workers < 2) return;
+  sh.helpers_started = true;
+  sh.nworkers = sh.want_workers;
+  sh.helpers_active = sh.want_workers - 1;
+  sh.drain_id++;
+  sh.cv.notify_all();
+}
+
 void push_full(Batch* b) {
   std::lock_guard<std::mutex> g(shared_state().lock);
   b->next = shared_state().full;
   shared_state().full = b;
+  start_helpers_locked();
   shared_state().cv.notify_one();
 }
 
@@ -151,6 +169,14 @@ class Worker {
  private:
   bool refill();
   Batch* cur_;
+  // The span of the last candidate that had one. Spans do not change while
+  // the world is stopped; forget() before a drain in another stop.
+  MSpan* last_ = nullptr;
+  std::uintptr_t last_base_ = 0;
+  std::uintptr_t last_bytes_ = 0;
+
+ public:
+  void forget_span() { last_ = nullptr, last_base_ = 0, last_bytes_ = 0; }
 };
 
 bool Worker::refill() {
@@ -224,10 +250,20 @@ void Worker::drain() {
 // without locks: the world is stopped, and spans only change under locks
 // the collector holds.
 inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
-  const MHeap& h = mheap();
-  if (!h.in_heap_range(v)) return;
-  MSpan* s = h.span_of(v);
-  if (s == nullptr) return;
+  MSpan* s;
+  if (v - last_base_ < last_bytes_) {
+    // Neighbours in memory are often neighbours in the graph (a structure
+    // allocated in one go): the span of the last candidate, no lookup.
+    s = last_;
+  } else {
+    const MHeap& h = mheap();
+    if (!h.in_heap_range(v)) return;
+    s = h.span_of(v);
+    if (s == nullptr) return;
+    last_ = s;
+    last_base_ = s->base;
+    last_bytes_ = s->npages * kPageSize;
+  }
   const SpanState st = s->state.load(std::memory_order_relaxed);
   std::size_t i;
   std::uintptr_t base;
@@ -303,8 +339,14 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gra
 }
 
 // The collector thread's worker; its buffer is empty between drains.
+// It lives in memory mapped for it, not in static storage: its fields
+// (the span cache) hold heap addresses while the globals are scanned.
 Worker& main_worker() {
-  static Immortal<Worker> w;
+  static Worker* const w = [] {
+    void* mem = os::map_metadata(sizeof(Worker));
+    if (mem == nullptr) fatal("collector: cannot map the mark worker");
+    return ::new (mem) Worker();
+  }();
   return *w;
 }
 
@@ -358,7 +400,11 @@ void mark_root(const RootRange& r) {
   main_worker().push({b, r.end & ~std::uintptr_t{7}, nullptr, b, r.kind});
 }
 
-void mark_object_at(std::uintptr_t p, RootKind kind) { main_worker().mark(p, 0, kind); }
+void mark_object_at(std::uintptr_t p, RootKind kind) {
+  Worker& w = main_worker();
+  w.forget_span();  // may be the first call of a new stop
+  w.mark(p, 0, kind);
+}
 
 void mark_referents_of(std::uintptr_t p) {
   MSpan* s = mheap().span_of(p);
@@ -379,25 +425,31 @@ void mark_referents_of(std::uintptr_t p) {
 
 std::uint64_t mark_drain() {
   Worker& w = main_worker();
-  const int nworkers = g_checking ? 1 : g_configured_workers;
+  Shared& sh = shared_state();
   {
-    std::lock_guard<std::mutex> g(shared_state().lock);
-    shared_state().nworkers = nworkers;
-    shared_state().done = false;
-    shared_state().waiting.store(0, std::memory_order_relaxed);
-    shared_state().marked_bytes.store(0, std::memory_order_relaxed);
-    shared_state().helpers_active = nworkers - 1;
-    if (nworkers > 1) shared_state().drain_id++;
+    std::lock_guard<std::mutex> g(sh.lock);
+    sh.want_workers = g_checking ? 1 : g_configured_workers;
+    sh.nworkers = 1;  // until helpers start
+    sh.helpers_active = 0;
+    sh.helpers_started = false;
+    sh.draining = true;
+    sh.done = false;
+    sh.waiting.store(0, std::memory_order_relaxed);
+    sh.marked_bytes.store(0, std::memory_order_relaxed);
+    if (sh.full != nullptr) start_helpers_locked();  // the roots overflowed a buffer
   }
-  shared_state().cv.notify_all();
   w.marked_bytes = 0;
+  w.forget_span();
   w.drain();
+  int used;
   {
-    std::unique_lock<std::mutex> g(shared_state().lock);
-    shared_state().helpers_cv.wait(g, [] { return shared_state().helpers_active == 0; });
+    std::unique_lock<std::mutex> g(sh.lock);
+    sh.helpers_cv.wait(g, [&sh] { return sh.helpers_active == 0; });
+    sh.draining = false;
+    used = sh.nworkers;
   }
-  g_workers_used = nworkers;
-  return w.marked_bytes + shared_state().marked_bytes.load(std::memory_order_relaxed);
+  g_workers_used = used;
+  return w.marked_bytes + sh.marked_bytes.load(std::memory_order_relaxed);
 }
 
 int mark_workers_used() { return g_workers_used; }
