@@ -59,7 +59,7 @@ std::once_flag g_sweeper_once;
 // they need themselves, rarely wait for a central lock.
 bool sweep_step() {
   std::size_t n = 0;
-  for (int spc = 0; spc < kNumSpanClasses; spc++) n += mcentral(spc).sweep_some(16);
+  for (int spc = 0; spc < kNumSpanClasses; spc++) n += mcentral(spc).sweep_some(2);
   return n != 0;
 }
 

@@ -53,7 +53,7 @@ bool MCache::next_chunk(int spc, MSpan* s) {
     const std::uint64_t avail = ~bits & s->valid_mask(w);
     if (avail == 0) continue;
     s->alloc_bits[w].store(bits | avail, std::memory_order_relaxed);  // reserve the chunk
-    const auto n = static_cast<std::uint32_t>(std::popcount(avail));
+    const auto n = static_cast<std::uint32_t>(popcount64(avail));
     s->alloc_count += n;
     AllocSlot& a = front.alloc[spc];
     a.alloc_cache = avail;
@@ -77,7 +77,7 @@ bool MCache::next_chunk(int spc, MSpan* s) {
 
 void MCache::retire_chunk(int spc) {
   AllocSlot& a = front.alloc[spc];
-  const auto left = static_cast<std::uint32_t>(std::popcount(a.alloc_cache));
+  const auto left = static_cast<std::uint32_t>(popcount64(a.alloc_cache));
   const std::uint64_t used = chunk_avail[spc] - left;
   chunk_avail[spc] = left;
   if (spc % kNumKinds == static_cast<int>(Kind::kTiny)) {
@@ -173,7 +173,7 @@ void MCache::release_all() {
     }
     // Unreserve the slots the chunk still holds.
     s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
-    s->alloc_count -= static_cast<std::uint32_t>(std::popcount(left));
+    s->alloc_count -= static_cast<std::uint32_t>(popcount64(left));
     front.alloc[spc] = AllocSlot{};
     spans[spc] = nullptr;
     chunk_avail[spc] = 0;
@@ -266,7 +266,7 @@ void MCache::check(int spc) const {
   if (a.alloc_cache & ~s->alloc_bits[w].load(std::memory_order_relaxed))
     fatal("cache: class %d holds slots not reserved in its span", spc);
   if (a.alloc_cache & ~s->valid_mask(w)) fatal("cache: class %d holds slots beyond its span's end", spc);
-  if (std::popcount(a.alloc_cache) > static_cast<int>(chunk_avail[spc]))
+  if (popcount64(a.alloc_cache) > chunk_avail[spc])
     fatal("cache: class %d holds more slots than its chunk offered", spc);
   if (front.tiny_offset > kTinySize) fatal("cache: tiny offset %zu beyond the block", front.tiny_offset);
   if (front.tiny != 0) {

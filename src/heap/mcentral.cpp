@@ -144,7 +144,7 @@ std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std
     }
     if (x == 0) continue;
     s->alloc_bits[w].store(bits & ~x, std::memory_order_relaxed);
-    const auto n = static_cast<std::uint32_t>(std::popcount(x));
+    const auto n = static_cast<std::uint32_t>(popcount64(x));
     s->alloc_count -= n;
     freed += n;
   }

@@ -31,7 +31,7 @@ void MSpan::check() const {
     if (bits & ~valid_mask(w)) fatal("span %#lx: alloc bit set beyond the last slot (word %zu)", where, w);
     if (pending_free[w].load(std::memory_order_relaxed) & ~valid_mask(w))
       fatal("span %#lx: pending free beyond the last slot (word %zu)", where, w);
-    count += static_cast<std::uint32_t>(std::popcount(bits));
+    count += static_cast<std::uint32_t>(popcount64(bits));
   }
   if (count != alloc_count) fatal("span %#lx: alloc_count %u but %u alloc bits set", where, alloc_count, count);
   if ((kind == Kind::kTyped) != (type_records != nullptr)) fatal("span %#lx: type records do not match kind", where);
