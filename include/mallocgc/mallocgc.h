@@ -47,26 +47,26 @@ typedef struct mgc_size_class_stats {
 } mgc_size_class_stats_t;
 
 typedef struct mgc_stats {
-  uint64_t heap_alloc;    /* bytes in allocated objects */
-  uint64_t heap_objects;  /* allocated objects */
-  uint64_t heap_sys;      /* bytes of heap memory committed from the OS */
-  uint64_t heap_reserved; /* bytes of address space reserved */
-  uint64_t heap_inuse;    /* bytes in spans that hold objects */
-  uint64_t heap_idle;     /* committed bytes in free page runs */
-  uint64_t mallocs;       /* cumulative objects allocated */
-  uint64_t frees;         /* cumulative objects freed */
-  uint64_t large_mallocs; /* of mallocs, objects above 32 KiB */
-  uint64_t large_frees;   /* of frees, objects above 32 KiB */
-  uint64_t tiny_mallocs;  /* of mallocs, tiny objects (noscan, under 16 bytes) */
-  uint64_t tiny_frees;    /* of frees, tiny objects */
-  uint64_t num_threads;   /* threads with an allocation cache */
-  uint64_t num_gc;        /* completed collection cycles */
-  uint64_t heap_goal;     /* heap size at which the next cycle starts */
-  uint64_t next_gc;       /* = heap_goal */
+  uint64_t heap_alloc;           /* bytes in allocated objects */
+  uint64_t heap_objects;         /* allocated objects */
+  uint64_t heap_sys;             /* bytes of heap memory committed from the OS */
+  uint64_t heap_reserved;        /* bytes of address space reserved */
+  uint64_t heap_inuse;           /* bytes in spans that hold objects */
+  uint64_t heap_idle;            /* committed bytes in free page runs */
+  uint64_t mallocs;              /* cumulative objects allocated */
+  uint64_t frees;                /* cumulative objects freed */
+  uint64_t large_mallocs;        /* of mallocs, objects above 32 KiB */
+  uint64_t large_frees;          /* of frees, objects above 32 KiB */
+  uint64_t tiny_mallocs;         /* of mallocs, tiny objects (noscan, under 16 bytes) */
+  uint64_t tiny_frees;           /* of frees, tiny objects */
+  uint64_t num_threads;          /* threads with an allocation cache */
+  uint64_t num_gc;               /* completed collection cycles */
+  uint64_t heap_goal;            /* heap size at which the next cycle starts */
+  uint64_t next_gc;              /* = heap_goal */
   uint64_t heap_live_after_mark; /* bytes the last mark found reachable */
   uint64_t pause_total_ns;       /* all stop-the-world pauses, ever */
-  uint64_t pause_ns[256]; /* last 256 pauses; latest at (num_gc + 255) % 256 */
-  double gc_cpu_fraction; /* collector CPU time / process CPU time */
+  uint64_t pause_ns[256];        /* last 256 pauses; latest at (num_gc + 255) % 256 */
+  double gc_cpu_fraction;        /* collector CPU time / process CPU time */
   mgc_size_class_stats_t by_size[MGC_NUM_SIZE_CLASSES];
 } mgc_stats_t;
 
@@ -86,7 +86,7 @@ void mgc_register_thread(void);
 void mgc_unregister_thread(void);
 
 typedef struct mgc_weak mgc_weak_t;
-mgc_weak_t* mgc_weak_create(void* p); /* NULL when out of memory */
+mgc_weak_t* mgc_weak_create(void* p);    /* NULL when out of memory */
 void* mgc_weak_get(const mgc_weak_t* w); /* NULL once p was found unreachable */
 void mgc_weak_destroy(mgc_weak_t* w);
 

@@ -169,8 +169,12 @@ void MCentral::file_swept(MSpan* s, SpanList* empty) {
     empty->push(s);
     return;
   }
+  swept_list_for(s).push(s);
+}
+
+SpanList& MCentral::swept_list_for(const MSpan* s) {
   const std::size_t k = swept_index();
-  (s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_[k] : partial_[k]).push(s);
+  return s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_[k] : partial_[k];
 }
 
 namespace {
@@ -296,7 +300,7 @@ void MCentral::sweep_unswept_locked() {
     while (MSpan* s = l->pop()) {
       sweep_small_span(s);
       if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
-      (s->alloc_count == s->nelems && s->pending.load(std::memory_order_relaxed) == 0 ? full_[k] : partial_[k]).push(s);
+      swept_list_for(s).push(s);
     }
   }
 }

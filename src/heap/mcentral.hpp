@@ -74,6 +74,8 @@ class MCentral {
   // Lock held: put swept, unowned s on the swept list it belongs to, or
   // onto *empty when it holds nothing (the caller frees those unlocked).
   void file_swept(MSpan* s, SpanList* empty);
+  // Lock held: the swept list (full or partial) where swept s belongs.
+  SpanList& swept_list_for(const MSpan* s);
   static std::size_t swept_index() { return (sweep_gen_now() / 2) & 1; }
   static std::uint32_t sweep_gen_now();
 
