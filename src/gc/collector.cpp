@@ -27,7 +27,13 @@ namespace mgc::internal {
 namespace {
 
 GcConfig g_config;
+GcHooks g_hooks;
 std::mutex g_cycle_lock;
+std::atomic<bool> g_marking{false};
+
+void event(GcEvent e) {
+  if (g_hooks.on_event != nullptr) g_hooks.on_event(e);
+}
 
 // Statistics, written under g_cycle_lock, read under g_stats_lock.
 std::mutex g_stats_lock;
@@ -120,12 +126,20 @@ void queue_roots(const GlobalsSnapshot& globals, std::uintptr_t self_sp) {
   ThreadRecord* self = this_thread_record();
   for_each_thread_locked([&](ThreadRecord* r) {
     std::uintptr_t sp = r == self ? self_sp : r->stopped_sp;
-    if (r != self) {
+    if (r->blocked && r != self) {
+      // Not stopped: its registers were spilled above blocked_sp.
+      sp = r->blocked_sp;
+    } else if (r != self) {
       mark_root({reinterpret_cast<std::uintptr_t>(r->regs),
                  reinterpret_cast<std::uintptr_t>(r->regs + ThreadRecord::kRegs), RootKind::kRegisters});
       sp = sp > r->stack_lo + kRedZone ? sp - kRedZone : r->stack_lo;
     }
-    if (sp >= r->stack_lo && sp < r->stack_hi) {
+    if (sp >= r->altstack_lo && sp < r->altstack_hi) {
+      // Stopped in a handler on its alternate stack: where the normal stack
+      // was left is unknown, so all of it is scanned.
+      mark_root({sp, r->altstack_hi, RootKind::kStack});
+      mark_root({r->stack_lo, r->stack_hi, RootKind::kStack});
+    } else if (sp >= r->stack_lo && sp < r->stack_hi) {
       mark_root({sp, r->stack_hi, RootKind::kStack});
     } else if (!g_warned_foreign_stack) {
       g_warned_foreign_stack = true;
@@ -140,6 +154,12 @@ void queue_roots(const GlobalsSnapshot& globals, std::uintptr_t self_sp) {
   for (const RootRange& g : globals.ranges) mark_root(g);
   for_each_explicit_root_locked([](const RootRange& r) { mark_root(r); });
   mark_finalizer_roots();
+  // Uncollectable objects: the heap is walked only when some exist.
+  if (mheap().has_root_spans())
+    mheap().for_each_span_locked([](MSpan* s) {
+      if (kind_is_root(s->kind)) mark_root_objects(s);
+    });
+  if (g_hooks.push_roots != nullptr) g_hooks.push_roots();
 }
 
 struct CycleResult {
@@ -167,6 +187,8 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     for (std::size_t w = 0; w < kBitmapWords; w++) s->gc_bits[w].store(0, std::memory_order_relaxed);
   });
   const std::uint64_t t_mark = now_ns();
+  event(GcEvent::kMarkStart);
+  g_marking.store(true, std::memory_order_relaxed);
   queue_roots(globals, self_sp);
   std::uint64_t live = mark_drain();
   res->workers = mark_workers_used();
@@ -185,8 +207,9 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     mark_drain();
     checkmark_end();
   }
-  clear_dead_weak_refs();
-  if (doom_unreachable_finalizables() != 0) live += mark_drain();
+  live += finalize_after_mark();
+  g_marking.store(false, std::memory_order_relaxed);
+  event(GcEvent::kMarkEnd);
   res->mark_ns = now_ns() - t_mark;
   res->live = live;
   advance_sweep_gen();
@@ -225,7 +248,11 @@ void finish_sweep() {
   mheap().sweep_large();
 }
 
-void gc_cycle(bool forced) {
+bool gc_cycle(bool forced) {
+  if (g_hooks.may_collect != nullptr && !g_hooks.may_collect()) {
+    pacer_defer();
+    return false;
+  }
   static std::once_flag excluded;
   std::call_once(excluded, [] {
     // The allocator's static metadata: the arena map (32 MiB), and the heap
@@ -236,8 +263,9 @@ void gc_cycle(bool forced) {
     exclude_from_roots(&mcentral(0), &mcentral(kNumSpanClasses - 1) + 1);
   });
   std::unique_lock<std::mutex> cycle(g_cycle_lock);
-  if (!forced && !pacer_should_collect()) return;  // another thread just collected
+  if (!forced && !pacer_should_collect()) return false;  // another thread just collected
   const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+  event(GcEvent::kStart);
   finish_sweep();
   mark_prepare(worker_count());
   GlobalsSnapshot globals;
@@ -247,11 +275,15 @@ void gc_cycle(bool forced) {
     snapshot_globals(&globals);
     lock_world_state();
     t0 = now_ns();
+    event(GcEvent::kPreStopWorld);
     stop_the_world();
+    event(GcEvent::kPostStopWorld);
     if (globals_unchanged(globals)) break;
     // A shared object was loaded or unloaded since the listing, or is
     // being loaded by a thread just stopped: list again.
+    event(GcEvent::kPreStartWorld);
     start_the_world();
+    event(GcEvent::kPostStartWorld);
     unlock_world_state();
     if (attempt == 1000) fatal("collector: the list of loaded objects never stops changing");
     sched_yield();
@@ -260,15 +292,19 @@ void gc_cycle(bool forced) {
   // stopped cycle's frames will be, and the first of those is scanned.
   scrub_stack_below();
   with_registers_spilled(globals, &res);
+  event(GcEvent::kPreStartWorld);
   start_the_world();
+  event(GcEvent::kPostStartWorld);
   res.pause_ns = now_ns() - t0;
   unlock_world_state();
   queue_doomed_finalizers();
+  event(GcEvent::kReclaimStart);
   if (forced) {
     finish_sweep();
   } else {
     wake_sweeper();
   }
+  event(GcEvent::kReclaimEnd);
   std::uint64_t n;
   {
     std::lock_guard<std::mutex> g(g_stats_lock);
@@ -278,6 +314,25 @@ void gc_cycle(bool forced) {
     g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   }
   if (g_config.gctrace) print_trace(n, res);
+  event(GcEvent::kEnd);
+  return true;
+}
+
+void set_gc_hooks(const GcHooks& h) { g_hooks = h; }
+
+bool gc_marking() { return g_marking.load(std::memory_order_relaxed); }
+
+void stop_world_external() {
+  g_cycle_lock.lock();
+  finish_sweep();
+  lock_world_state();
+  stop_the_world();
+}
+
+void start_world_external() {
+  start_the_world();
+  unlock_world_state();
+  g_cycle_lock.unlock();
 }
 
 void gc_stats(GcStats* out) {

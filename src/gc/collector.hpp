@@ -31,9 +31,53 @@ struct GcConfig {
 void set_gc_config(const GcConfig& c);
 const GcConfig& gc_config();
 
+// Points of a cycle an embedder may watch (Boehm's GC_EventType, in its
+// order). kStart comes before the stop, with the cycle lock held; those
+// between kPostStopWorld and kPreStartWorld come with the world stopped,
+// where the hook must not allocate or take a lock a stopped thread may
+// hold; kEnd after the world restarts.
+enum class GcEvent {
+  kStart,
+  kMarkStart,
+  kMarkEnd,
+  kReclaimStart,
+  kReclaimEnd,
+  kEnd,
+  kPreStopWorld,
+  kPostStopWorld,
+  kPreStartWorld,
+  kPostStartWorld,
+};
+
+// What an embedder adds to the cycle (the Boehm face). Every hook is
+// optional; set them before the first cycle.
+struct GcHooks {
+  // Before a cycle, with no lock held: false skips it (Boehm's GC_dont_gc,
+  // a thread holding GC_alloc_lock). The pacer then defers the next
+  // automatic attempt.
+  bool (*may_collect)() = nullptr;
+  void (*on_event)(GcEvent) = nullptr;
+  // World stopped, after the other roots are queued: may call mark_root and
+  // set_mark_at (Boehm's GC_push_other_roots).
+  void (*push_roots)() = nullptr;
+};
+void set_gc_hooks(const GcHooks& h);
+
+// Whether a cycle is marking now on some thread (Boehm's GC_set_mark_bit
+// and friends only act then).
+bool gc_marking();
+
+// Stop and restart the world for the program (Boehm's
+// GC_stop_world_external): no cycle runs in between, and the calling
+// thread must not allocate.
+void stop_world_external();
+void start_world_external();
+
 // Run a cycle. forced: run one even if the pacer does not ask for it (and
-// sweep everything before returning, as Go's runtime.GC does).
-void gc_cycle(bool forced);
+// sweep everything before returning, as Go's runtime.GC does). Returns
+// whether a cycle ran (false when a hook declined or, unforced, another
+// thread had just collected).
+bool gc_cycle(bool forced);
 
 // Sweep every span no cache holds and every large span (before a cycle, and
 // for collect()).

@@ -165,6 +165,11 @@ class Worker {
 
   void scan(const Gray& e);
   void mark(std::uintptr_t v, std::uintptr_t from, RootKind kind);
+  // Slot i of s (allocated; base and size its object's): set its mark and,
+  // if it was not set, queue its contents as its kind says. scan == false
+  // sets the mark only.
+  void mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std::size_t size, std::uintptr_t from, RootKind kind,
+                 bool scan = true);
 
  private:
   bool refill();
@@ -286,21 +291,29 @@ inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
   // Freed by another thread, not merged yet: dead (in a tiny span the bit
   // only asks for the block to be examined).
   if (s->kind != Kind::kTiny && (s->pending_free[w].load(std::memory_order_relaxed) & bit)) return;
+  mark_slot(s, i, base, size, from, kind);
+}
+
+inline void Worker::mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std::size_t size, std::uintptr_t from,
+                              RootKind kind, bool scan) {
+  const std::size_t w = i / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (i % 64);
   std::atomic<std::uint64_t>* bits = g_checking ? s->check_bits : s->gc_bits;
   if (bits == nullptr) return;  // a span made after checkmark began: none can be
   if (bits[w].load(std::memory_order_relaxed) & bit) return;
   if (test_and_set(&bits[w], i % 64)) return;
   if (g_checking && !(s->gc_bits[w].load(std::memory_order_relaxed) & bit)) checkmark_failure(base, from, kind);
   marked_bytes += size;
-  switch (s->kind) {
-    case Kind::kNoscan:
-    case Kind::kTiny:
+  if (!scan) return;
+  switch (scan_mode(s->kind)) {
+    case ScanMode::kNone:
       return;
-    case Kind::kConservative:
+    case ScanMode::kConservative:
+    case ScanMode::kCustom:
       push({base, base + size, nullptr, base, RootKind::kHeap});
       return;
-    case Kind::kTyped: {
-      if (st == SpanState::kLarge) {
+    case ScanMode::kTyped: {
+      if (s->is_large()) {
         const TypeInfo* t = s->large_type.load(std::memory_order_relaxed);
         if (t != nullptr) push({base, base + t->nwords * 8, t, base, RootKind::kHeap});
         return;
@@ -406,21 +419,96 @@ void mark_object_at(std::uintptr_t p, RootKind kind) {
   w.mark(p, 0, kind);
 }
 
-void mark_referents_of(std::uintptr_t p) {
+namespace {
+
+// The allocated object holding p: its span, slot and extent. Tiny blocks
+// count as one object.
+struct ObjectRef {
+  MSpan* span;
+  std::size_t slot;
+  std::uintptr_t base;
+  std::size_t size;
+};
+
+bool locate(std::uintptr_t p, ObjectRef* out) {
   MSpan* s = mheap().span_of(p);
-  if (s == nullptr) return;
-  const SpanState st = s->state.load(std::memory_order_relaxed);
-  if (st != SpanState::kSmall && st != SpanState::kLarge) return;
-  const std::size_t i = st == SpanState::kSmall ? s->object_index(p) : 0;
-  if (i >= s->nelems || !s->is_allocated(i)) return;
-  const std::uintptr_t base = st == SpanState::kSmall ? s->slot_address(i) : s->base;
-  const std::size_t size = st == SpanState::kSmall ? s->elem_size : s->large_size;
-  if (s->kind == Kind::kConservative) {
-    main_worker().push({base, base + size, nullptr, base, RootKind::kFinalizer});
-  } else if (s->kind == Kind::kTyped) {
-    const TypeInfo* t = st == SpanState::kLarge ? s->large_type.load(std::memory_order_relaxed) : s->type_records[i];
-    if (t != nullptr) main_worker().push({base, base + t->nwords * 8, t, base, RootKind::kFinalizer});
+  if (s == nullptr) return false;
+  const SpanState st = s->state.load(std::memory_order_acquire);
+  if (st == SpanState::kLarge) {
+    // Anywhere in its pages, as the mark has it.
+    *out = {s, 0, s->base, s->large_size};
+    return true;
   }
+  if (st != SpanState::kSmall) return false;
+  const std::size_t i = s->object_index(p);
+  if (i >= s->nelems || !s->is_allocated(i)) return false;
+  *out = {s, i, s->slot_address(i), s->elem_size};
+  return true;
+}
+
+}  // namespace
+
+void mark_referents_of(std::uintptr_t p, bool exclude_self) {
+  ObjectRef o;
+  if (!locate(p, &o)) return;
+  MSpan* s = o.span;
+  const TypeInfo* t = nullptr;
+  switch (scan_mode(s->kind)) {
+    case ScanMode::kNone:
+      return;
+    case ScanMode::kConservative:
+    case ScanMode::kCustom:
+      break;
+    case ScanMode::kTyped:
+      t = s->is_large() ? s->large_type.load(std::memory_order_relaxed) : s->type_records[o.slot];
+      if (t == nullptr) return;
+      break;
+  }
+  const std::uintptr_t end = t == nullptr ? o.base + o.size : o.base + t->nwords * 8;
+  if (!exclude_self) {
+    main_worker().push({o.base, end, t, o.base, RootKind::kFinalizer});
+    return;
+  }
+  // Boehm's ignore-self finalization: every word but those that point into
+  // the object itself.
+  Worker& w = main_worker();
+  w.forget_span();
+  for (std::uintptr_t q = o.base; q < end; q += 8) {
+    if (t != nullptr && !t->is_pointer_word((q - o.base) / 8)) continue;
+    const std::uintptr_t v = *reinterpret_cast<const std::uintptr_t*>(q);
+    if (v - o.base < o.size) continue;
+    w.mark(v, q, RootKind::kFinalizer);
+  }
+}
+
+void mark_root_objects(MSpan* s) {
+  Worker& w = main_worker();
+  if (s->is_large()) {
+    if (s->is_allocated(0)) w.mark_slot(s, 0, s->base, s->large_size, s->base, RootKind::kExplicit);
+    return;
+  }
+  for (std::size_t word = 0; word < s->bitmap_words(); word++) {
+    std::uint64_t live = s->alloc_bits[word].load(std::memory_order_relaxed) &
+                         ~s->pending_free[word].load(std::memory_order_relaxed) & s->valid_mask(word);
+    for (; live != 0; live &= live - 1) {
+      const std::size_t i = word * 64 + static_cast<std::size_t>(__builtin_ctzll(live));
+      const std::uintptr_t base = s->slot_address(i);
+      w.mark_slot(s, i, base, s->elem_size, base, RootKind::kExplicit);
+    }
+  }
+}
+
+bool set_mark_at(std::uintptr_t p) {
+  ObjectRef o;
+  if (!locate(p, &o)) return false;
+  main_worker().mark_slot(o.span, o.slot, o.base, o.size, p, RootKind::kExplicit, /*scan=*/false);
+  return true;
+}
+
+void clear_mark_at(std::uintptr_t p) {
+  ObjectRef o;
+  if (!locate(p, &o)) return;
+  o.span->gc_bits[o.slot / 64].fetch_and(~(std::uint64_t{1} << (o.slot % 64)), std::memory_order_relaxed);
 }
 
 std::uint64_t mark_drain() {
@@ -457,24 +545,13 @@ int mark_workers_used() { return g_workers_used; }
 std::uint64_t mark_helper_cpu_ns() { return g_helper_cpu_ns.load(std::memory_order_relaxed); }
 
 bool object_marked(std::uintptr_t p) {
-  MSpan* s = mheap().span_of(p);
-  if (s == nullptr) return false;
-  const SpanState st = s->state.load(std::memory_order_relaxed);
-  if (st == SpanState::kLarge) return s->gc_bits[0].load(std::memory_order_relaxed) & 1;
-  if (st != SpanState::kSmall) return false;
-  const std::size_t i = s->object_index(p);
-  return i < s->nelems && s->is_marked(i);
+  ObjectRef o;
+  return locate(p, &o) && o.span->is_marked(o.slot);
 }
 
 std::uintptr_t object_base(std::uintptr_t p) {
-  MSpan* s = mheap().span_of(p);
-  if (s == nullptr) return 0;
-  const SpanState st = s->state.load(std::memory_order_acquire);
-  if (st == SpanState::kLarge) return s->base;
-  if (st != SpanState::kSmall) return 0;
-  const std::size_t i = s->object_index(p);
-  if (i >= s->nelems || !s->is_allocated(i)) return 0;
-  return s->slot_address(i);
+  ObjectRef o;
+  return locate(p, &o) ? o.base : 0;
 }
 
 namespace {

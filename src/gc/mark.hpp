@@ -39,9 +39,20 @@ void mark_root(const RootRange& r);
 // Mark the object holding address p (if any) as a root: scanned at the
 // next drain. For finalizer resurrection.
 void mark_object_at(std::uintptr_t p, RootKind kind);
-// Scan the contents of the object holding p without marking it (Go marks a
-// finalizable object's referents, not the object itself).
-void mark_referents_of(std::uintptr_t p);
+// Scan the contents of the object holding p without marking it (the
+// referents of an unreachable finalizable object). exclude_self: words
+// that point into the object itself are skipped (Boehm's ignore-self
+// finalization).
+void mark_referents_of(std::uintptr_t p, bool exclude_self = false);
+// World stopped: mark every allocated object of s (a span of a root kind,
+// uncollectable objects) and queue it for scanning as its kind says.
+void mark_root_objects(MSpan* s);
+// World stopped, during marking: set the mark of the object holding p
+// without scanning it (Boehm's GC_set_mark_bit from a root-pushing
+// callback); false when p is in no allocated object. clear_mark_at undoes
+// it (Boehm's GC_clear_mark_bit).
+bool set_mark_at(std::uintptr_t p);
+void clear_mark_at(std::uintptr_t p);
 // Drain all queued work on every worker; returns when nothing is gray.
 // Returns the bytes of objects marked by this drain.
 std::uint64_t mark_drain();

@@ -50,6 +50,13 @@ void pacer_end_cycle(std::uint64_t live) {
   g_heap_goal.store(compute_goal(live), std::memory_order_relaxed);
 }
 
+void pacer_defer() {
+  const std::uint64_t live = mheap().live();
+  g_heap_goal.store(live + std::max(live / 4, kHeapMinimum), std::memory_order_relaxed);
+}
+
+void pacer_recompute() { g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed); }
+
 std::uint64_t pacer_goal() { return g_heap_goal.load(std::memory_order_relaxed); }
 std::uint64_t pacer_last_live() { return g_live.load(std::memory_order_relaxed); }
 

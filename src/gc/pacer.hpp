@@ -32,6 +32,12 @@ std::int64_t pacer_memory_limit();
 void pacer_end_cycle(std::uint64_t live);
 std::uint64_t pacer_goal();
 std::uint64_t pacer_last_live();
+// A cycle the pacer asked for was declined (collection disabled): ask
+// again once the heap has grown by a quarter more, or 4 MiB.
+void pacer_defer();
+// The goal from the settings and the last mark, again (after collection is
+// enabled again).
+void pacer_recompute();
 
 extern std::atomic<std::uint64_t> g_heap_goal;
 inline bool pacer_should_collect() { return mheap().live() >= g_heap_goal.load(std::memory_order_relaxed); }

@@ -18,16 +18,20 @@ std::vector<RootRange>& explicit_list() {
   return *x;
 }
 
-constexpr int kMaxExcluded = 16;
-RootRange g_excluded[kMaxExcluded];
-int g_nexcluded = 0;
+// Excluded ranges: the allocator's first (never cleared), then the
+// program's from g_program_excluded_from on.
+std::vector<RootRange>& excluded() {
+  static Immortal<std::vector<RootRange>> x;
+  return *x;
+}
+std::size_t g_program_excluded_from = 0;
 std::mutex g_excluded_lock;
+bool (*g_segment_filter)(const char*, std::uintptr_t, std::size_t) = nullptr;
 
 // Append [b, e) minus every excluded range.
 void add_minus_excluded(std::vector<RootRange>* out, std::uintptr_t b, std::uintptr_t e) {
   std::vector<RootRange> pieces{{b, e, RootKind::kGlobal}};
-  for (int i = 0; i < g_nexcluded; i++) {
-    const RootRange& x = g_excluded[i];
+  for (const RootRange& x : excluded()) {
     std::vector<RootRange> next;
     for (const RootRange& p : pieces) {
       if (x.end <= p.begin || x.begin >= p.end) {
@@ -48,6 +52,9 @@ int segment_callback(dl_phdr_info* info, std::size_t, void* arg) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0 || ph.p_memsz == 0) continue;
     const std::uintptr_t b = info->dlpi_addr + ph.p_vaddr;
+    if (g_segment_filter != nullptr &&
+        !g_segment_filter(info->dlpi_name != nullptr ? info->dlpi_name : "", b, ph.p_memsz))
+      continue;
     add_minus_excluded(out, b & ~std::uintptr_t{7}, b + ph.p_memsz);
   }
   return 0;
@@ -89,9 +96,25 @@ const char* root_kind_name(RootKind k) {
 
 void exclude_from_roots(const void* begin, const void* end) {
   std::lock_guard<std::mutex> g(g_excluded_lock);
-  if (g_nexcluded == kMaxExcluded) fatal("too many excluded metadata ranges");
-  g_excluded[g_nexcluded++] = {reinterpret_cast<std::uintptr_t>(begin), reinterpret_cast<std::uintptr_t>(end),
-                               RootKind::kGlobal};
+  const RootRange r{reinterpret_cast<std::uintptr_t>(begin), reinterpret_cast<std::uintptr_t>(end), RootKind::kGlobal};
+  excluded().insert(excluded().begin() + static_cast<std::ptrdiff_t>(g_program_excluded_from), r);
+  g_program_excluded_from++;
+}
+
+void exclude_program_range(const void* begin, const void* end) {
+  std::lock_guard<std::mutex> g(g_excluded_lock);
+  excluded().push_back(
+      {reinterpret_cast<std::uintptr_t>(begin), reinterpret_cast<std::uintptr_t>(end), RootKind::kGlobal});
+}
+
+void clear_program_exclusions() {
+  std::lock_guard<std::mutex> g(g_excluded_lock);
+  excluded().resize(g_program_excluded_from);
+}
+
+void set_segment_filter(bool (*filter)(const char*, std::uintptr_t, std::size_t)) {
+  std::lock_guard<std::mutex> g(g_excluded_lock);
+  g_segment_filter = filter;
 }
 
 void snapshot_globals(GlobalsSnapshot* out) {
@@ -123,6 +146,22 @@ void remove_root_range(void* begin, void* end) {
   if (it == explicit_list().end()) fatal("remove_roots(%p, %p): no such range was added", begin, end);
   *it = explicit_list().back();
   explicit_list().pop_back();
+}
+
+void remove_root_ranges_within(std::uintptr_t begin, std::uintptr_t end) {
+  std::lock_guard<std::mutex> g(g_roots_lock);
+  std::erase_if(explicit_list(), [=](const RootRange& r) { return r.begin >= begin && r.end <= end; });
+}
+
+void clear_root_ranges() {
+  std::lock_guard<std::mutex> g(g_roots_lock);
+  explicit_list().clear();
+}
+
+bool in_root_range(std::uintptr_t p) {
+  std::lock_guard<std::mutex> g(g_roots_lock);
+  return std::any_of(explicit_list().begin(), explicit_list().end(),
+                     [p](const RootRange& r) { return p >= r.begin && p < r.end; });
 }
 
 void lock_roots() { g_roots_lock.lock(); }

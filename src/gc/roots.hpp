@@ -43,12 +43,29 @@ void snapshot_globals(GlobalsSnapshot* out);
 bool globals_unchanged(const GlobalsSnapshot& snap);
 
 // Allocator metadata in static storage that a data segment would
-// otherwise include (the first-level arena map is 32 MiB). At most 16.
+// otherwise include (the first-level arena map is 32 MiB), and ranges the
+// program says hold no heap pointers (Boehm's GC_exclude_static_roots).
+// Program exclusions can be dropped again (clear_program_exclusions);
+// the allocator's cannot.
 void exclude_from_roots(const void* begin, const void* end);
+void exclude_program_range(const void* begin, const void* end);
+void clear_program_exclusions();
+
+// Which loaded objects' segments are roots: called for each writable
+// segment before the world stops, with the object's file name ("" for the
+// executable); false leaves the segment out (Boehm's GC_no_dls and its
+// has_static_roots callback). nullptr: every segment.
+void set_segment_filter(bool (*filter)(const char* name, std::uintptr_t begin, std::size_t size));
 
 // Explicit ranges. lock/unlock bracket the collector's use of the list.
 void add_root_range(void* begin, void* end);
 void remove_root_range(void* begin, void* end);
+// Boehm's root calls: remove every range lying wholly in [begin, end), or
+// every range there is.
+void remove_root_ranges_within(std::uintptr_t begin, std::uintptr_t end);
+void clear_root_ranges();
+// Is p in an explicit range?
+bool in_root_range(std::uintptr_t p);
 void lock_roots();
 void unlock_roots();
 template <class F>

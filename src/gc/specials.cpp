@@ -15,19 +15,30 @@
 
 namespace mgc::internal {
 
+std::atomic<std::size_t> g_finalizers_queued{0};
+void (*g_caller_finalizer_hook)() = nullptr;
+
 namespace {
 
 struct Finalizer {
-  void (*fn)(void*, void*);
+  FinalizerFn fn;
   void* data;
+  FinalizerOrder order;
   bool doomed;  // found unreachable; moves to the queue after the stop
 };
 
 struct Queued {
   void* obj;
-  void (*fn)(void*, void*);
+  FinalizerFn fn;
   void* data;
 };
+
+// A disappearing link: the location's address is the key.
+struct Link {
+  std::uintptr_t obj;  // the object's start
+  bool dead;           // cleared or dangling in the last stop; erased after it
+};
+using LinkTable = std::unordered_map<std::uintptr_t, Link>;
 
 // Immortal: the finalizer thread waits on these until the process ends.
 std::mutex g_specials_lock;
@@ -35,7 +46,14 @@ std::unordered_map<std::uintptr_t, Finalizer>& finalizers() {
   static Immortal<std::unordered_map<std::uintptr_t, Finalizer>> x;
   return *x;
 }
+LinkTable& links(bool long_link) {
+  static Immortal<LinkTable> short_links, long_links;
+  return long_link ? *long_links : *short_links;
+}
 WeakHandle* g_weak_first = nullptr;
+std::size_t g_weak_count = 0;
+bool g_java_finalization = false;
+bool g_links_died = false;  // some link is dead: queue_doomed_finalizers erases
 
 std::mutex g_queue_lock;
 std::condition_variable& queue_cv() {
@@ -53,6 +71,9 @@ std::deque<Queued>& queue() {
 std::uint64_t g_queued_total = 0;
 std::uint64_t g_done_total = 0;
 std::once_flag g_thread_once;
+FinalizerPolicy g_policy = FinalizerPolicy::kThread;
+
+__thread bool tls_running_finalizers __attribute__((tls_model("initial-exec")));
 
 void adjust_specials(std::uintptr_t base, int delta) {
   MSpan* s = mheap().span_of(base);
@@ -64,6 +85,14 @@ void adjust_specials(std::uintptr_t base, int delta) {
   }
 }
 
+// Queue lock held: take the oldest queued finalizer.
+Queued pop_locked() {
+  Queued q = queue().front();
+  queue().pop_front();
+  g_finalizers_queued.fetch_sub(1, std::memory_order_relaxed);
+  return q;
+}
+
 // Take one queued finalizer and run it. Its own frame, so that once it
 // returns no register or slot of the loop's frame holds the object.
 [[gnu::noinline]] void run_one_finalizer() {
@@ -71,8 +100,7 @@ void adjust_specials(std::uintptr_t base, int delta) {
   {
     std::unique_lock<std::mutex> g(g_queue_lock);
     queue_cv().wait(g, [] { return !queue().empty(); });
-    q = queue().front();
-    queue().pop_front();
+    q = pop_locked();
   }
   q.fn(q.obj, q.data);
 }
@@ -101,17 +129,65 @@ std::uintptr_t live_object(const void* p, const char* what) {
   return base;
 }
 
+// Where a link's location lies: in the heap in an object the mark did not
+// reach (or in no allocated object), the location dies with the heap
+// memory and the link is dropped without a write (Boehm's dangling links).
+bool link_location_dead(std::uintptr_t link) { return mheap().span_of(link) != nullptr && !object_marked(link); }
+
+// World stopped: clear (write NULL to) the live links of table whose object
+// is unmarked.
+void clear_links_to_unmarked(LinkTable& table) {
+  for (auto& [addr, l] : table) {
+    if (l.dead || object_marked(l.obj)) continue;
+    *reinterpret_cast<void**>(addr) = nullptr;
+    l.dead = true;
+    g_links_died = true;
+  }
+}
+
+void drop_dangling_links(LinkTable& table) {
+  for (auto& [addr, l] : table) {
+    if (l.dead || !link_location_dead(addr)) continue;
+    l.dead = true;
+    g_links_died = true;
+  }
+}
+
+void erase_dead_links(LinkTable& table) {
+  for (auto it = table.begin(); it != table.end();) {
+    if (it->second.dead) {
+      it = table.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 }  // namespace
 
-void set_finalizer(void* obj, void (*fn)(void*, void*), void* data) {
+void set_finalizer_policy(FinalizerPolicy p, void (*hook)()) {
+  std::lock_guard<std::mutex> g(g_specials_lock);
+  g_policy = p;
+  g_caller_finalizer_hook = p == FinalizerPolicy::kCaller ? hook : nullptr;
+}
+
+void set_java_finalization(bool on) {
+  std::lock_guard<std::mutex> g(g_specials_lock);
+  g_java_finalization = on;
+}
+
+void set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, FinalizerEntry* old) {
   const std::uintptr_t base = live_object(obj, "set_finalizer");
   MSpan* s = mheap().span_of(base);
   if (base != reinterpret_cast<std::uintptr_t>(obj) && s->kind != Kind::kTiny)
     fatal("set_finalizer(%p): not the start of an object (it is inside the object at %#lx)", obj,
           static_cast<unsigned long>(base));
-  if (fn != nullptr) std::call_once(g_thread_once, [] { std::thread(finalizer_thread).detach(); });
   std::lock_guard<std::mutex> g(g_specials_lock);
+  if (fn != nullptr && g_policy == FinalizerPolicy::kThread)
+    std::call_once(g_thread_once, [] { std::thread(finalizer_thread).detach(); });
   auto it = finalizers().find(base);
+  if (old != nullptr)
+    *old = it == finalizers().end() ? FinalizerEntry{} : FinalizerEntry{it->second.fn, it->second.data};
   if (fn == nullptr) {
     if (it != finalizers().end()) {
       finalizers().erase(it);
@@ -120,10 +196,10 @@ void set_finalizer(void* obj, void (*fn)(void*, void*), void* data) {
     return;
   }
   if (it != finalizers().end()) {
-    it->second = Finalizer{fn, data, false};
+    it->second = Finalizer{fn, data, order, false};
     return;
   }
-  finalizers().emplace(base, Finalizer{fn, data, false});
+  finalizers().emplace(base, Finalizer{fn, data, order, false});
   adjust_specials(base, +1);
 }
 
@@ -131,6 +207,36 @@ void wait_for_finalizers() {
   std::unique_lock<std::mutex> g(g_queue_lock);
   const std::uint64_t target = g_queued_total;
   done_cv().wait(g, [target] { return g_done_total >= target; });
+}
+
+std::size_t run_queued_finalizers() {
+  if (tls_running_finalizers) return 0;
+  tls_running_finalizers = true;
+  std::size_t n = 0;
+  for (;;) {
+    Queued q;
+    {
+      std::lock_guard<std::mutex> g(g_queue_lock);
+      if (queue().empty()) break;
+      q = pop_locked();
+    }
+    q.fn(q.obj, q.data);
+    n++;
+    std::lock_guard<std::mutex> g(g_queue_lock);
+    g_done_total++;
+    done_cv().notify_all();
+  }
+  tls_running_finalizers = false;
+  return n;
+}
+
+std::size_t queue_all_finalizers() {
+  {
+    std::lock_guard<std::mutex> g(g_specials_lock);
+    // A cycle before they are queued keeps doomed objects as roots.
+    for (auto& [base, f] : finalizers()) f.doomed = true;
+  }
+  return queue_doomed_finalizers();
 }
 
 WeakHandle* weak_create(const void* p) {
@@ -145,6 +251,7 @@ WeakHandle* weak_create(const void* p) {
   h->next = g_weak_first;
   if (g_weak_first != nullptr) g_weak_first->prev = h;
   g_weak_first = h;
+  g_weak_count++;
   adjust_specials(base, +1);
   return h;
 }
@@ -160,9 +267,54 @@ void weak_destroy(WeakHandle* h) {
       g_weak_first = h->next;
     }
     if (h->next != nullptr) h->next->prev = h->prev;
+    g_weak_count--;
     if (h->target.load(std::memory_order_relaxed) != 0) adjust_specials(h->base, -1);
   }
   delete h;
+}
+
+LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(link);
+  std::lock_guard<std::mutex> g(g_specials_lock);
+  try {
+    auto [it, inserted] = links(long_link).try_emplace(addr, Link{obj_base, false});
+    if (inserted) return LinkResult::kSuccess;
+    // A link cleared in the last stop and not erased yet is gone already.
+    if (!it->second.dead) return LinkResult::kDuplicate;
+    it->second = Link{obj_base, false};
+    return LinkResult::kSuccess;
+  } catch (const std::bad_alloc&) {
+    return LinkResult::kNoMemory;
+  }
+}
+
+bool unregister_link(void** link, bool long_link) {
+  std::lock_guard<std::mutex> g(g_specials_lock);
+  auto it = links(long_link).find(reinterpret_cast<std::uintptr_t>(link));
+  if (it == links(long_link).end()) return false;
+  const bool live = !it->second.dead;
+  links(long_link).erase(it);
+  return live;
+}
+
+LinkResult move_link(void** link, void** new_link, bool long_link) {
+  const auto from = reinterpret_cast<std::uintptr_t>(link);
+  const auto to = reinterpret_cast<std::uintptr_t>(new_link);
+  std::lock_guard<std::mutex> g(g_specials_lock);
+  LinkTable& table = links(long_link);
+  auto it = table.find(from);
+  if (it == table.end() || it->second.dead) return LinkResult::kNotFound;
+  if (from == to) return LinkResult::kSuccess;
+  auto dst = table.find(to);
+  if (dst != table.end() && !dst->second.dead) return LinkResult::kDuplicate;
+  const Link l = it->second;
+  try {
+    table[to] = l;
+  } catch (const std::bad_alloc&) {
+    return LinkResult::kNoMemory;
+  }
+  table.erase(from);
+  return LinkResult::kSuccess;
 }
 
 void drop_specials(std::uintptr_t base) {
@@ -180,6 +332,12 @@ void drop_specials(std::uintptr_t base) {
   }
 }
 
+SpecialsCounts specials_counts() {
+  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<std::mutex> q(g_queue_lock);
+  return {finalizers().size(), g_weak_count, links(false).size(), links(true).size(), queue().size()};
+}
+
 void lock_specials() {
   g_specials_lock.lock();
   g_queue_lock.lock();
@@ -193,11 +351,7 @@ void unlock_specials() {
 void mark_finalizer_roots() {
   for (const auto& [base, f] : finalizers()) {
     mark_object_at(reinterpret_cast<std::uintptr_t>(f.data), RootKind::kFinalizer);
-    if (f.doomed) {
-      mark_object_at(base, RootKind::kFinalizer);
-    } else {
-      mark_referents_of(base);
-    }
+    if (f.doomed) mark_object_at(base, RootKind::kFinalizer);
   }
   for (const Queued& q : queue()) {
     mark_object_at(reinterpret_cast<std::uintptr_t>(q.obj), RootKind::kFinalizer);
@@ -205,7 +359,32 @@ void mark_finalizer_roots() {
   }
 }
 
-void clear_dead_weak_refs() {
+std::uint64_t finalize_after_mark() {
+  std::uint64_t marked = 0;
+  // 1. Short links to unmarked objects.
+  clear_links_to_unmarked(links(false));
+  // 2. What unmarked finalizable objects reach, as their order says.
+  bool pushed = false;
+  for (const auto& [base, f] : finalizers()) {
+    if (f.doomed || object_marked(base)) continue;
+    switch (f.order) {
+      case FinalizerOrder::kOrdered:
+      case FinalizerOrder::kUnreachable:
+        mark_referents_of(base);
+        pushed = true;
+        break;
+      case FinalizerOrder::kIgnoreSelf:
+        mark_referents_of(base, /*exclude_self=*/true);
+        pushed = true;
+        break;
+      case FinalizerOrder::kNoOrder:
+        break;
+    }
+  }
+  if (pushed) marked += mark_drain();
+  // The C++ API's weak references, as Go clears them: an object that an
+  // unreachable finalizable one reaches keeps its weak references, the
+  // finalizable one loses them before its finalizer runs.
   for (WeakHandle* h = g_weak_first; h != nullptr; h = h->next) {
     const std::uintptr_t t = h->target.load(std::memory_order_relaxed);
     if (t != 0 && !object_marked(t)) {
@@ -213,22 +392,46 @@ void clear_dead_weak_refs() {
       adjust_specials(h->base, -1);
     }
   }
-}
-
-std::size_t doom_unreachable_finalizables() {
-  std::size_t n = 0;
+  // 3. Doom the rest and keep them (and what they reach) for the call.
+  std::size_t doomed = 0;
   for (auto& [base, f] : finalizers()) {
     if (f.doomed || object_marked(base)) continue;
     f.doomed = true;
-    mark_object_at(base, RootKind::kFinalizer);
-    n++;
+    doomed++;
+    // Java mode: no-order objects' referents count before an unreachable
+    // one is judged; unreachable ones wait for that judgement.
+    if (g_java_finalization && f.order == FinalizerOrder::kNoOrder) mark_referents_of(base);
+    if (!g_java_finalization || f.order != FinalizerOrder::kUnreachable) mark_object_at(base, RootKind::kFinalizer);
   }
-  return n;
+  if (doomed != 0) marked += mark_drain();
+  if (g_java_finalization && doomed != 0) {
+    bool any = false;
+    for (auto& [base, f] : finalizers()) {
+      if (!f.doomed || f.order != FinalizerOrder::kUnreachable) continue;
+      if (object_marked(base)) {
+        f.doomed = false;  // another finalizable object still reaches it
+      } else {
+        mark_object_at(base, RootKind::kFinalizer);
+        any = true;
+      }
+    }
+    if (any) marked += mark_drain();
+  }
+  // 4. Links that lived in dead objects, then long links.
+  drop_dangling_links(links(false));
+  clear_links_to_unmarked(links(true));
+  drop_dangling_links(links(true));
+  return marked;
 }
 
-void queue_doomed_finalizers() {
+std::size_t queue_doomed_finalizers() {
   std::lock_guard<std::mutex> g(g_specials_lock);
-  bool any = false;
+  if (g_links_died) {
+    erase_dead_links(links(false));
+    erase_dead_links(links(true));
+    g_links_died = false;
+  }
+  std::size_t n = 0;
   for (auto it = finalizers().begin(); it != finalizers().end();) {
     if (!it->second.doomed) {
       ++it;
@@ -237,13 +440,15 @@ void queue_doomed_finalizers() {
     {
       std::lock_guard<std::mutex> q(g_queue_lock);
       queue().push_back({reinterpret_cast<void*>(it->first), it->second.fn, it->second.data});
+      g_finalizers_queued.fetch_add(1, std::memory_order_relaxed);
       g_queued_total++;
     }
     adjust_specials(it->first, -1);
     it = finalizers().erase(it);
-    any = true;
+    n++;
   }
-  if (any) queue_cv().notify_all();
+  if (n != 0) queue_cv().notify_all();
+  return n;
 }
 
 }  // namespace mgc::internal

@@ -1,23 +1,44 @@
-// Finalizers and weak references (Go: specials in mheap.go, mfinal.go and
-// the weak handles of internal/weak; Boehm: finalize.c).
+// Finalizers, weak references and disappearing links (Go: specials in
+// mheap.go, mfinal.go and the weak handles of internal/weak; Boehm:
+// finalize.c).
 //
-// Both hang off an object by its address in tables outside the heap; the
-// span counts its objects that have any (MSpan::specials) so that free()
-// knows when to drop them. With the world stopped, after the mark:
-//   1. weak references whose object is unmarked are cleared;
-//   2. each finalizer whose object is unmarked is taken off the table and
-//      its object marked again (with everything it reaches), so that it is
-//      alive for the call; the entries move to the finalizer thread's queue
-//      once the world runs (the queue's memory comes from malloc, which a
-//      stopped thread may hold).
-// At the start of every mark, what a finalizable object points to and the
-// data of every finalizer are roots (Go marks a finalizable object's
-// referents, not the object): so an object reachable from another
-// finalizable object is never finalized first, and finalizable objects
-// that reach each other are never finalized at all.
+// All of them hang off an object by its address in tables outside the
+// heap. The span counts its objects that have a finalizer or a weak
+// reference (MSpan::specials) so that free() knows when to drop them;
+// disappearing links are not dropped by free() (Boehm: "explicit
+// deallocation of obj may or may not cause link to eventually be cleared"):
+// the next cycle clears them if the slot is dead then.
 //
-// Owns: the finalizer table, the weak handle list, the finalizer queue and
-// thread, and their locks. Never allocates while the world is stopped.
+// With the world stopped, after the mark (finalize_after_mark), in Boehm's
+// order, which for the C++ API's finalizers is also Go's:
+//   1. short disappearing links whose object is unmarked are cleared (the
+//      link's location gets NULL);
+//   2. the referents of every unmarked finalizable object are marked, as its
+//      order says (ordered and unreachable: all; ignore-self: all but
+//      pointers into itself; no-order: none), so an object reachable from
+//      another finalizable object is not finalized first, and finalizable
+//      objects that reach each other never are. Then the C++ API's weak
+//      references whose object is still unmarked are cleared (Go's rule:
+//      what a finalizable object reaches keeps its weak references);
+//   3. finalizable objects still unmarked are doomed and marked, with what
+//      they reach, so that they are intact for the call. With Java
+//      finalization (Boehm's GC_java_finalization) no-order objects' referents
+//      are marked first, and an "unreachable" object that this reached is
+//      not doomed this cycle;
+//   4. disappearing links whose own location lies in an unmarked heap object
+//      are dropped, then long links whose object is still unmarked are
+//      cleared.
+// Doomed entries move to the finalizer queue once the world runs (the
+// queue's memory comes from malloc, which a stopped thread may hold).
+// Queued finalizers run on the finalizer thread (the C++ API), or, under
+// the caller policy (the Boehm face), in threads that ask: from allocation
+// slow paths through the caller hook, or run_queued_finalizers.
+// At the start of every mark, the data of every finalizer, every queued
+// object and its data are roots.
+//
+// Owns: the finalizer table, the weak handle list, the link tables, the
+// finalizer queue and thread, and their locks. Never allocates while the
+// world is stopped.
 #pragma once
 
 #include <atomic>
@@ -33,22 +54,91 @@ struct WeakHandle {
   WeakHandle* prev;
 };
 
-void set_finalizer(void* obj, void (*fn)(void*, void*), void* data);
+using FinalizerFn = void (*)(void* obj, void* data);
+
+// When an unreachable finalizable object is finalized (Boehm's four
+// registration calls; the C++ API uses kOrdered, which is Go's rule too).
+enum class FinalizerOrder : std::uint8_t {
+  kOrdered,      // not while another unreachable finalizable object reaches it
+  kIgnoreSelf,   // kOrdered, but pointers from the object into itself do not count
+  kNoOrder,      // whatever reaches it
+  kUnreachable,  // with Java finalization: not while a no-order one reaches it
+};
+
+struct FinalizerEntry {
+  FinalizerFn fn = nullptr;  // nullptr: none
+  void* data = nullptr;
+};
+
+// Set the finalizer of the object starting at obj (a tiny object: any
+// address in its block); fn == nullptr removes it. The previous one, if
+// any, goes to *old (may be nullptr). Aborts if obj is not an object of the
+// heap.
+void set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order = FinalizerOrder::kOrdered,
+                   FinalizerEntry* old = nullptr);
 void wait_for_finalizers();
 WeakHandle* weak_create(const void* p);
 void* weak_get(const WeakHandle* h);
 void weak_destroy(WeakHandle* h);
 
+// Disappearing links (Boehm): *link is set to NULL when obj_base's object
+// is found unreachable; short links before finalization is decided, long
+// links only once the object cannot come back through a finalizer.
+enum class LinkResult { kSuccess, kDuplicate, kNotFound, kNoMemory };
+LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link);
+bool unregister_link(void** link, bool long_link);
+// Move the registration of link to new_link (same object); new_link ==
+// link only asks whether link is registered.
+LinkResult move_link(void** link, void** new_link, bool long_link);
+
+// Where queued finalizers run.
+enum class FinalizerPolicy {
+  kThread,  // one finalizer thread (the C++ API)
+  kCaller,  // threads that ask (the Boehm face): allocation slow paths call the caller hook when some are queued
+};
+// Set before the first finalizer is registered. hook: under kCaller, called
+// at the end of allocation slow paths (nothing held, the thread may
+// allocate) while finalizers are queued.
+void set_finalizer_policy(FinalizerPolicy p, void (*hook)());
+// Boehm's GC_java_finalization, read by the next cycle.
+void set_java_finalization(bool on);
+
+// Finalizers queued and not yet started.
+extern std::atomic<std::size_t> g_finalizers_queued;
+extern void (*g_caller_finalizer_hook)();
+// End of an allocation slow path (kCaller only: g_caller_finalizer_hook is
+// nullptr under kThread).
+inline void run_caller_finalizer_hook() {
+  if (__builtin_expect(g_finalizers_queued.load(std::memory_order_relaxed) != 0, 0) &&
+      g_caller_finalizer_hook != nullptr)
+    g_caller_finalizer_hook();
+}
+// Run queued finalizers in the calling thread until the queue is empty;
+// returns how many ran. A finalizer that allocates does not run others
+// from inside (nested calls return 0).
+std::size_t run_queued_finalizers();
+// Queue every finalizer there is, reachable or not (Boehm's
+// GC_finalize_all); returns how many.
+std::size_t queue_all_finalizers();
+
 // free() of the object at base, whose span has specials: drop its
 // finalizer and clear its weak references.
 void drop_specials(std::uintptr_t base);
 
+// For diagnostics (GC_dump_finalization): counts of entries.
+struct SpecialsCounts {
+  std::size_t finalizers, weak_handles, short_links, long_links, queued;
+};
+SpecialsCounts specials_counts();
+
 // The collector, around and inside a stop of the world.
-void lock_specials();    // before stopping: table, handles and queue
+void lock_specials();    // before stopping: tables, handles and queue
 void unlock_specials();  // after restarting
 void mark_finalizer_roots();
-void clear_dead_weak_refs();
-std::size_t doom_unreachable_finalizables();  // marks them; drain after
-void queue_doomed_finalizers();               // world running, specials unlocked
+// After the mark has drained: steps 1-4 above. Returns the bytes it marked.
+std::uint64_t finalize_after_mark();
+// World running, specials unlocked: move doomed entries to the queue, drop
+// dead links; returns how many finalizers were queued.
+std::size_t queue_doomed_finalizers();
 
 }  // namespace mgc::internal

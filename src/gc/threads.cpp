@@ -113,6 +113,19 @@ void set_suspend_signal(int sig) {
   g_signal = sig;
 }
 
+bool current_stack_bounds(std::uintptr_t* lo, std::uintptr_t* hi) {
+  pthread_attr_t attr;
+  void* addr = nullptr;
+  std::size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
+  const bool ok = pthread_attr_getstack(&attr, &addr, &size) == 0;
+  pthread_attr_destroy(&attr);
+  if (!ok) return false;
+  *lo = reinterpret_cast<std::uintptr_t>(addr);
+  *hi = *lo + size;
+  return true;
+}
+
 ThreadRecord* register_thread() {
   if (ThreadRecord* r = tls_record) {
     r->refs++;
@@ -122,14 +135,7 @@ ThreadRecord* register_thread() {
   if (r == nullptr) fatal("out of memory registering a thread");
   r->thread = pthread_self();
   r->tid = static_cast<pid_t>(syscall(SYS_gettid));
-  pthread_attr_t attr;
-  void* addr = nullptr;
-  std::size_t size = 0;
-  if (pthread_getattr_np(r->thread, &attr) != 0 || pthread_attr_getstack(&attr, &addr, &size) != 0)
-    fatal("cannot find the stack of thread %d", r->tid);
-  pthread_attr_destroy(&attr);
-  r->stack_lo = reinterpret_cast<std::uintptr_t>(addr);
-  r->stack_hi = r->stack_lo + size;
+  if (!current_stack_bounds(&r->stack_lo, &r->stack_hi)) fatal("cannot find the stack of thread %d", r->tid);
   dl_iterate_phdr(tls_callback, r);
   r->refs = 1;
   std::lock_guard<std::mutex> g(g_lock);
@@ -166,6 +172,58 @@ void unregister_thread_at_exit() {
   if (ThreadRecord* r = tls_record) remove_record(r);
 }
 
+[[gnu::noinline]] void* call_blocking(void* (*fn)(void*), void* arg) {
+  ThreadRecord* r = tls_record;
+  if (r == nullptr || r->blocked) return fn(arg);
+  // Callee-saved registers go to this frame, which lies above the stack
+  // pointer published below; the caller saved the others it needs.
+  __builtin_unwind_init();
+  std::uintptr_t sp;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  {
+    std::lock_guard<std::mutex> g(g_lock);
+    r->blocked_sp = sp;
+    r->blocked = true;
+  }
+  void* result = fn(arg);
+  {
+    // Waits for a cycle in progress: it holds the registry lock.
+    std::lock_guard<std::mutex> g(g_lock);
+    r->blocked = false;
+  }
+  asm volatile("" ::: "memory");
+  return result;
+}
+
+void* call_active(void* (*fn)(void*), void* arg) {
+  ThreadRecord* r = tls_record;
+  if (r == nullptr || !r->blocked) return fn(arg);
+  {
+    std::lock_guard<std::mutex> g(g_lock);
+    r->blocked = false;
+  }
+  // Stopped by the signal again meanwhile, and scanned from wherever it
+  // stops: the frames of the blocking section are scanned too.
+  void* result = fn(arg);
+  {
+    std::lock_guard<std::mutex> g(g_lock);
+    r->blocked = true;
+  }
+  return result;
+}
+
+void set_stack_bottom(ThreadRecord* r, std::uintptr_t hi) {
+  std::lock_guard<std::mutex> g(g_lock);
+  if (hi <= r->stack_lo || hi > r->stack_hi) r->stack_lo = 0;
+  r->stack_hi = hi;
+}
+
+void set_altstack(ThreadRecord* r, std::uintptr_t lo, std::uintptr_t hi) {
+  std::lock_guard<std::mutex> g(g_lock);
+  r->altstack_lo = lo;
+  r->altstack_hi = hi;
+}
+
 void lock_threads() { g_lock.lock(); }
 void unlock_threads() { g_lock.unlock(); }
 
@@ -176,7 +234,7 @@ void stop_the_world() {
   g_stop_seq.store(seq, std::memory_order_seq_cst);
   std::uint32_t n = 0;
   for (ThreadRecord* r = g_first; r != nullptr; r = r->next) {
-    if (r == tls_record) continue;
+    if (r == tls_record || r->blocked) continue;
     r->stopped_sp = 0;
     const int err = pthread_kill(r->thread, g_signal);
     if (err == 0) {

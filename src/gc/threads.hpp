@@ -48,6 +48,15 @@ struct ThreadRecord {
   } tls[kMaxTls];
   int ntls = 0;
   int refs = 0;  // allocation cache (1) + explicit registrations
+  // Inside call_blocking (Boehm's GC_do_blocking): the thread holds no heap
+  // pointer below blocked_sp, is not signalled, and its stack is scanned
+  // from blocked_sp. Registry lock to change.
+  bool blocked = false;
+  std::uintptr_t blocked_sp = 0;
+  // An alternate signal stack (Boehm's GC_register_altstack): a thread
+  // stopped on it has it scanned from its stack pointer, and its normal
+  // stack whole.
+  std::uintptr_t altstack_lo = 0, altstack_hi = 0;
   // Filled by the thread itself while stopped.
   std::uintptr_t stopped_sp = 0;
   static constexpr int kRegs = 23 + 32;  // general registers + 16 SSE registers
@@ -63,6 +72,24 @@ void unregister_thread();
 // Drop the calling thread's record whatever its count (thread exit).
 void unregister_thread_at_exit();
 ThreadRecord* this_thread_record();
+
+// Run fn(arg) with the calling thread "inactive" (Boehm's GC_do_blocking):
+// the world is stopped without it, its stack is scanned only above this
+// call's frame, and it must not touch heap pointers until fn returns. It
+// leaves that state only when no cycle is running. call_active runs fn
+// active again inside such a call (Boehm's GC_call_with_gc_active). Both
+// just call fn on a thread that is not registered.
+void* call_blocking(void* (*fn)(void*), void* arg);
+void* call_active(void* (*fn)(void*), void* arg);
+
+// The calling thread's stack: its mapping, from pthread. false when pthread
+// cannot tell.
+bool current_stack_bounds(std::uintptr_t* lo, std::uintptr_t* hi);
+// Scan the calling thread's stack up to hi instead (a coroutine's stack,
+// Boehm's GC_set_stackbottom); a hi outside the thread's own stack drops
+// the lower bound check.
+void set_stack_bottom(ThreadRecord* r, std::uintptr_t hi);
+void set_altstack(ThreadRecord* r, std::uintptr_t lo, std::uintptr_t hi);
 
 // Lock the registry (first lock of a cycle) / unlock it.
 void lock_threads();

@@ -58,6 +58,11 @@ class ArenaMap {
     return addr >= lo_.load(std::memory_order_relaxed) && addr < hi_.load(std::memory_order_relaxed);
   }
 
+  void bounds(std::uintptr_t* lo, std::uintptr_t* hi) const {
+    *lo = lo_.load(std::memory_order_relaxed);
+    *hi = hi_.load(std::memory_order_relaxed);
+  }
+
   // Make [base, base + n * kArenaSize) part of the heap. Heap lock held.
   // false when metadata memory is exhausted.
   bool add_arenas(std::uintptr_t base, std::size_t n);

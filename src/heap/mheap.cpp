@@ -37,7 +37,8 @@ MSpan* MHeap::alloc_small_span(int spc) {
     tiny = static_cast<TinyMasks*>(meta_alloc(sizeof(TinyMasks)));
     if (tiny == nullptr) return nullptr;
   }
-  std::lock_guard<std::mutex> g(lock_);
+  std::unique_lock<std::mutex> g(lock_);
+  const std::size_t committed_before = pages_.committed_bytes();
   bool need_zero = false;
   const std::uintptr_t base = pages_.alloc(npages, &need_zero);
   MSpan* s = base != 0 ? new_record() : nullptr;
@@ -60,11 +61,15 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->state.store(SpanState::kSmall, std::memory_order_relaxed);
   s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);  // nothing to sweep
   publish(s);
+  const std::size_t committed = pages_.committed_bytes();
+  g.unlock();
+  if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
   return s;
 }
 
 MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::unique_lock<std::mutex> g(lock_);
+  const std::size_t committed_before = pages_.committed_bytes();
   const std::uintptr_t base = pages_.alloc(npages, need_zero);
   if (base == 0) return nullptr;
   MSpan* s = new_record();
@@ -88,6 +93,9 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);
   large_.push(s);
   publish(s);
+  const std::size_t committed = pages_.committed_bytes();
+  g.unlock();
+  if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
   return s;
 }
 
@@ -96,6 +104,7 @@ void MHeap::publish(MSpan* s) {
   // any thread that finds the span through the map.
   arenas_.set_spans(s->base, s->npages, s);
   inuse_pages_ += s->npages;
+  if (kind_is_root(s->kind)) root_spans_++;
 }
 
 void MHeap::free_span(MSpan* s) {
@@ -110,6 +119,7 @@ void MHeap::free_span(MSpan* s) {
     arenas_.set_spans(s->base, s->npages, nullptr);
     pages_.free(s->base, s->npages);
     inuse_pages_ -= s->npages;
+    if (kind_is_root(s->kind)) root_spans_--;
     s->state.store(SpanState::kFree, std::memory_order_release);
     s->next = free_records_;
     free_records_ = s;
@@ -161,6 +171,20 @@ bool MHeap::has_free_pages(std::size_t npages) {
 HeapPageStats MHeap::page_stats() {
   std::lock_guard<std::mutex> g(lock_);
   return {pages_.reserved_bytes(), pages_.committed_bytes(), pages_.free_bytes(), inuse_pages_ * kPageSize};
+}
+
+void MHeap::set_limit(std::size_t bytes) {
+  std::lock_guard<std::mutex> g(lock_);
+  pages_.set_limit(bytes);
+}
+
+bool MHeap::expand(std::size_t bytes) {
+  std::unique_lock<std::mutex> g(lock_);
+  const bool ok = pages_.expand((bytes + kPageSize - 1) / kPageSize);
+  const std::size_t committed = pages_.committed_bytes();
+  g.unlock();
+  if (ok && growth_hook_ != nullptr) growth_hook_(committed);
+  return ok;
 }
 
 void MHeap::set_huge_pages(bool on) {

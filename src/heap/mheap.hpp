@@ -50,12 +50,26 @@ class MHeap {
   MSpan* span_of(std::uintptr_t addr) const { return arenas_.span_of(addr); }
   bool in_heap_range(std::uintptr_t addr) const { return arenas_.in_heap_range(addr); }
 
+  // In-use spans of root kinds (uncollectable objects), which the collector
+  // then walks the heap for. Heap lock to change; read with the world
+  // stopped.
+  bool has_root_spans() const { return root_spans_ != 0; }
+
   // Could npages be had without growing the heap? (Free pages may be
   // fragmented, so "yes" is a hint.) Takes the heap lock.
   bool has_free_pages(std::size_t npages);
 
   HeapPageStats page_stats();
   void set_huge_pages(bool on);
+  // A hard limit on the heap's committed bytes (0: none); see PageAlloc.
+  void set_limit(std::size_t bytes);
+  // Commit bytes more of free pages now; false when refused.
+  bool expand(std::size_t bytes);
+  // Called (no lock held) after an allocation grew the committed heap,
+  // with its new size. Set once, before allocation starts.
+  void set_growth_hook(void (*hook)(std::size_t committed_bytes)) { growth_hook_ = hook; }
+  // The address range of every arena (empty: lo >= hi). No lock.
+  void bounds(std::uintptr_t* lo, std::uintptr_t* hi) const { arenas_.bounds(lo, hi); }
 
   // Sweep every large span the last mark did not reach: unmarked ones are
   // freed (their pages return), marked ones have their mark cleared.
@@ -65,8 +79,14 @@ class MHeap {
   // Bytes handed to caches and large objects since the last mark, plus
   // what that mark found live: the pacer's heap_live (Go: heapLive).
   // Counted per chunk and large object on slow paths, never per object.
-  void add_live(std::uint64_t bytes) { live_.fetch_add(bytes, std::memory_order_relaxed); }
+  void add_live(std::uint64_t bytes) {
+    live_.fetch_add(bytes, std::memory_order_relaxed);
+    total_.fetch_add(bytes, std::memory_order_relaxed);
+  }
   std::uint64_t live() const { return live_.load(std::memory_order_relaxed); }
+  // Bytes handed to caches and large objects ever (Boehm's
+  // GC_get_total_bytes), by the same chunks.
+  std::uint64_t total_allocated() const { return total_.load(std::memory_order_relaxed); }
   void reset_live(std::uint64_t bytes) { live_.store(bytes, std::memory_order_relaxed); }
 
   // The collector stops the world holding the heap lock, so that no
@@ -93,7 +113,10 @@ class MHeap {
   MSpan* free_records_ = nullptr;  // recycled span records, via next
   std::size_t inuse_pages_ = 0;
   SpanList large_;  // every large span not yet being freed
+  std::size_t root_spans_ = 0;
   std::atomic<std::uint64_t> live_{0};
+  std::atomic<std::uint64_t> total_{0};
+  void (*growth_hook_)(std::size_t) = nullptr;
 };
 
 template <class F>

@@ -1,5 +1,7 @@
 #include "heap/page_alloc.hpp"
 
+#include <algorithm>
+
 #include "heap/meta_alloc.hpp"
 #include "os/fatal.hpp"
 #include "os/mem.hpp"
@@ -106,6 +108,12 @@ PageChunk* PageAlloc::chunk_of(std::uintptr_t addr) const {
   return nullptr;
 }
 
+std::size_t PageAlloc::within_limit(std::size_t want, std::size_t need) const {
+  if (limit_pages_ == 0 || committed_pages_ + want <= limit_pages_) return want;
+  if (committed_pages_ + need > limit_pages_) return 0;
+  return limit_pages_ - committed_pages_;
+}
+
 bool PageAlloc::grow(std::size_t npages) {
   const std::size_t step = npages > kMinGrowthPages ? npages : kMinGrowthPages;
   // Extend a chunk whose committed part ends in free pages or has room.
@@ -118,8 +126,11 @@ bool PageAlloc::grow(std::size_t npages) {
     std::size_t want = npages - tail_free;
     // End on a growth boundary (chunks are arena-aligned, so page counts
     // from the chunk base are address alignment).
+    const std::size_t need = want;
     want = (c->committed + want + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages - c->committed;
     if (want > c->npages - c->committed) want = c->npages - c->committed;
+    want = within_limit(want, need);
+    if (want == 0) return false;
     if (!os::commit(reinterpret_cast<void*>(c->base + c->committed * kPageSize), want * kPageSize)) return false;
     set_range(c->free_bits, c->committed, want, true);
     const std::size_t guard = guard_ && c->committed == 0 ? 1 : 0;
@@ -137,6 +148,7 @@ bool PageAlloc::grow(std::size_t npages) {
   if (step > (std::size_t{1} << (kAddressBits - kPageShift))) return false;
   // One page more than asked for the guard page (below).
   const std::size_t guard = guard_ ? 1 : 0;
+  if (within_limit(npages, npages) == 0) return false;
   const std::size_t chunk_pages = (step + guard + arena_pages - 1) / arena_pages * arena_pages;
   void* mem = os::reserve(chunk_pages * kPageSize, kArenaSize);
   if (mem == nullptr) return false;
@@ -157,6 +169,7 @@ bool PageAlloc::grow(std::size_t npages) {
   if (huge_pages_) os::advise_huge_pages(mem, chunk_pages * kPageSize);
   std::size_t want = (step + guard + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages;
   if (want > chunk_pages) want = chunk_pages;
+  want = std::max(within_limit(want - guard, npages), npages) + guard;
   if (!os::commit(mem, want * kPageSize)) {
     // Keep the chunk (its address space is cheap) for a later, smaller try.
     c->next = chunks_;

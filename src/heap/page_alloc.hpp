@@ -53,6 +53,13 @@ class PageAlloc {
   // Use transparent huge pages for new chunks (MADV_HUGEPAGE).
   void set_huge_pages(bool on) { huge_pages_ = on; }
 
+  // A hard limit on committed bytes (Boehm's GC_set_max_heap_size): growth
+  // that would pass it fails, as if the OS had refused. 0: none.
+  void set_limit(std::size_t bytes) { limit_pages_ = bytes / kPageSize; }
+  // Commit at least npages more free pages now (Boehm's GC_expand_hp);
+  // false when the OS or the limit refuses.
+  bool expand(std::size_t npages) { return grow(npages); }
+
   std::size_t reserved_bytes() const { return reserved_pages_ * kPageSize; }
   std::size_t committed_bytes() const { return committed_pages_ * kPageSize; }
   std::size_t free_bytes() const { return free_pages_ * kPageSize; }
@@ -69,6 +76,9 @@ class PageAlloc {
  private:
   std::uintptr_t find(PageChunk* c, std::size_t npages);
   bool grow(std::size_t npages);
+  // Pages that growth by want may commit under the limit: want, fewer (at
+  // least need), or 0 when even need would pass it.
+  std::size_t within_limit(std::size_t want, std::size_t need) const;
   PageChunk* chunk_of(std::uintptr_t addr) const;
 
   ArenaMap* arenas_;
@@ -77,6 +87,7 @@ class PageAlloc {
   std::size_t reserved_pages_ = 0;
   std::size_t committed_pages_ = 0;
   std::size_t free_pages_ = 0;
+  std::size_t limit_pages_ = 0;
   bool huge_pages_ = false;
 };
 

@@ -63,6 +63,31 @@ inline constexpr std::size_t kMaxObjsPerSpan = kPageSize / 8;  // class 8 in one
 inline constexpr std::size_t kBitmapWords = kMaxObjsPerSpan / 64;
 inline constexpr std::size_t kMaxTinyBlocks = kPageSize / kTinySize;
 
+// How the collector treats the objects of a kind: scanned not at all,
+// word by word, by their type's pointer bits, or as the kind's record says
+// (kinds defined at run time). Uncollectable kinds are also roots.
+enum class ScanMode : std::uint8_t { kNone, kConservative, kTyped, kCustom };
+
+constexpr ScanMode scan_mode(Kind k) {
+  switch (k) {
+    case Kind::kNoscan:
+    case Kind::kTiny:
+    case Kind::kAtomicUncollectable:
+      return ScanMode::kNone;
+    case Kind::kConservative:
+    case Kind::kUncollectable:
+      return ScanMode::kConservative;
+    case Kind::kTyped:
+      return ScanMode::kTyped;
+    default:
+      return ScanMode::kCustom;
+  }
+}
+
+// Objects of this kind are never reclaimed by the collector: each
+// allocated one is marked, and scanned as its kind says, as a root.
+constexpr bool kind_is_root(Kind k) { return k == Kind::kUncollectable || k == Kind::kAtomicUncollectable; }
+
 enum class SpanState : std::uint8_t {
   kFree = 0,     // record not in use
   kSmall = 1,    // slots of a size class

@@ -43,6 +43,7 @@
 // The fast path never does either: a cycle needs no cooperation from it.
 #include <cstring>
 
+#include "gc/specials.hpp"
 #include "heap/mcentral.hpp"
 #include "heap/mheap.hpp"
 #include "heap/type_info.hpp"
@@ -103,9 +104,7 @@ void* alloc_in_class(SlowPathScope& scope, int spc, const TypeInfo* type) {
   return alloc_small(c, spc, type);
 }
 
-}  // namespace
-
-void* alloc_slow(std::size_t size, Kind kind) {
+void* small_or_large(std::size_t size, Kind kind) {
   SlowPathScope scope;
   if (size > kMaxAllocSize) return nullptr;
   ensure_options();
@@ -113,7 +112,7 @@ void* alloc_slow(std::size_t size, Kind kind) {
   return alloc_in_class(scope, span_class(size_to_class(size == 0 ? 1 : size), kind), nullptr);
 }
 
-void* alloc_tiny_slow(std::size_t size) {
+void* tiny(std::size_t size) {
   SlowPathScope scope;
   ensure_options();
   MCache* c = this_cache();
@@ -128,15 +127,14 @@ void* alloc_tiny_slow(std::size_t size) {
   return p;
 }
 
-void* alloc_typed_slow(const TypeInfo* type) {
+void* typed(const TypeInfo* type) {
   SlowPathScope scope;
   ensure_options();
   if (type->size > kMaxSmallSize) return alloc_large(type->size, Kind::kTyped, type);
   return alloc_in_class(scope, span_class(size_to_class(type->size), Kind::kTyped), type);
 }
 
-void* alloc_aligned(std::size_t size, std::size_t align, Kind kind) {
-  debug_enter_slow();
+void* aligned(std::size_t size, std::size_t align, Kind kind) {
   SlowPathScope scope;
   if (align == 0 || (align & (align - 1)) != 0 || align > kPageSize || size > kMaxAllocSize) return nullptr;
   ensure_options();
@@ -145,6 +143,36 @@ void* alloc_aligned(std::size_t size, std::size_t align, Kind kind) {
   while (cls < kNumSizeClasses && kClassToSize[cls] % align != 0) cls++;
   if (cls == kNumSizeClasses) return alloc_large(size, kind, nullptr);  // pages are aligned enough
   return alloc_in_class(scope, span_class(cls, kind), nullptr);
+}
+
+}  // namespace
+
+// Each slow path ends, its scope closed and nothing held, by running queued
+// finalizers when they run in allocating threads (the Boehm face's policy):
+// they may allocate.
+void* alloc_slow(std::size_t size, Kind kind) {
+  void* p = small_or_large(size, kind);
+  run_caller_finalizer_hook();
+  return p;
+}
+
+void* alloc_tiny_slow(std::size_t size) {
+  void* p = tiny(size);
+  run_caller_finalizer_hook();
+  return p;
+}
+
+void* alloc_typed_slow(const TypeInfo* type) {
+  void* p = typed(type);
+  run_caller_finalizer_hook();
+  return p;
+}
+
+void* alloc_aligned(std::size_t size, std::size_t align, Kind kind) {
+  debug_enter_slow();
+  void* p = aligned(size, align, kind);
+  run_caller_finalizer_hook();
+  return p;
 }
 
 }  // namespace mgc::internal

@@ -22,15 +22,15 @@ bool find_object(const void* p, ObjectInfo* info) {
   } else {
     return false;
   }
-  switch (s->kind) {
-    case internal::Kind::kNoscan:
-    case internal::Kind::kTiny:
+  switch (internal::scan_mode(s->kind)) {
+    case internal::ScanMode::kNone:
       out.kind = ObjectKind::noscan;
       break;
-    case internal::Kind::kConservative:
+    case internal::ScanMode::kConservative:
+    case internal::ScanMode::kCustom:
       out.kind = ObjectKind::conservative;
       break;
-    case internal::Kind::kTyped:
+    case internal::ScanMode::kTyped:
       out.kind = ObjectKind::typed;
       break;
   }

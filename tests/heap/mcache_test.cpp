@@ -516,26 +516,26 @@ TEST(MCacheCheckDeathTest, DiesWhenTheCacheDisagreesWithItsSpan) {
         s->alloc_bits[0].store(s->alloc_bits[0].load() & ~std::uint64_t{2});
         c->check(spc);
       },
-      "cache: class 40 holds slots not reserved in its span");
+      "cache: class 160 holds slots not reserved in its span");
   EXPECT_DEATH(
       {
         c->front.alloc[spc].alloc_cache |= std::uint64_t{1} << 60;
         s->alloc_bits[0].store(s->alloc_bits[0].load() | std::uint64_t{1} << 60);
         c->check(spc);
       },
-      "cache: class 40 holds slots beyond its span's end");
+      "cache: class 160 holds slots beyond its span's end");
   EXPECT_DEATH(
       {
         c->front.alloc[spc].chunk_base += 16;
         c->check(spc);
       },
-      "cache: class 40 chunk base does not match its span");
+      "cache: class 160 chunk base does not match its span");
   EXPECT_DEATH(
       {
         s->owner.store(nullptr);
         c->check(spc);
       },
-      "cache: span 0x[0-9a-f]+ of class 40 is not owned by this cache");
+      "cache: span 0x[0-9a-f]+ of class 160 is not owned by this cache");
   EXPECT_DEATH(
       {
         c->front.tiny_offset = 3;

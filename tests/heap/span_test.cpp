@@ -219,7 +219,7 @@ std::vector<Corruption> corruptions() {
          s.state.store(SpanState::kLarge);
          s.nelems = 1;
        },
-       "large span with class 16, 1 slots"},
+       "large span with class 64, 1 slots"},
       {"LargeWithSeveralSlots",
        [](MSpan& s) {
          s.state.store(SpanState::kLarge);

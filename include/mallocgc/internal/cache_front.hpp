@@ -30,9 +30,23 @@ inline constexpr bool kDebugMalloc = MALLOCGC_DEBUG_MALLOC != 0;
 // of one kind only. kTiny spans hold the 16-byte blocks of the tiny
 // allocator (noscan objects under 16 bytes packed together); they are a
 // separate kind so that free() knows a pointer may be one of several
-// objects sharing a block.
-enum class Kind : std::uint8_t { kNoscan = 0, kConservative = 1, kTyped = 2, kTiny = 3 };
-inline constexpr int kNumKinds = 4;
+// objects sharing a block. The two uncollectable kinds (Boehm's
+// GC_malloc_uncollectable and GC_malloc_atomic_uncollectable) are never
+// reclaimed by the collector, only by free(): every allocated object of
+// theirs is a root, scanned conservatively or not at all. Kinds from
+// kFirstCustom on are defined at run time (Boehm's GC_new_kind) and are
+// scanned as their kind record says.
+enum class Kind : std::uint8_t {
+  kNoscan = 0,
+  kConservative = 1,
+  kTyped = 2,
+  kTiny = 3,
+  kUncollectable = 4,
+  kAtomicUncollectable = 5,
+  kFirstCustom = 6,
+};
+// A power of two, so that span_class() and its inverse are shifts.
+inline constexpr int kNumKinds = 16;
 inline constexpr int kNumSpanClasses = kNumSizeClasses * kNumKinds;
 
 constexpr int span_class(int size_class, Kind kind) { return size_class * kNumKinds + static_cast<int>(kind); }
