@@ -70,23 +70,14 @@ class Type {
 // Allocate size bytes, conservatively scanned: every aligned word may be a
 // pointer. Returns nullptr when size overflows or memory is exhausted.
 [[gnu::always_inline]] inline void* alloc(std::size_t size) {
-  if (size > internal::kMaxInlineZero) {
-    internal::debug_enter_slow();
-    return internal::alloc_slow(size, internal::Kind::kConservative);
-  }
-  return internal::small_alloc<internal::Kind::kConservative>(size == 0 ? 1 : size);
+  return internal::alloc_kind<internal::Kind::kConservative>(size);
 }
 
 // Allocate size bytes that are never scanned (strings, numbers, pixels):
 // the collector will not look for pointers in them. Objects under 16 bytes
 // come from the tiny allocator.
 [[gnu::always_inline]] inline void* alloc_noscan(std::size_t size) {
-  if (size < internal::kTinySize) return internal::tiny_alloc(size == 0 ? 1 : size);
-  if (size > internal::kMaxInlineZero) {
-    internal::debug_enter_slow();
-    return internal::alloc_slow(size, internal::Kind::kNoscan);
-  }
-  return internal::small_alloc<internal::Kind::kNoscan>(size);
+  return internal::alloc_kind<internal::Kind::kNoscan>(size);
 }
 
 // Allocate one object of type t; its pointer bits are recorded so that only

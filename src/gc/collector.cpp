@@ -17,6 +17,7 @@
 #include "gc/threads.hpp"
 #include "heap/arena.hpp"
 #include "heap/mcentral.hpp"
+#include "heap/meta_alloc.hpp"
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "os/fatal.hpp"
@@ -59,7 +60,7 @@ std::condition_variable& sweeper_cv() {
   return *x;
 }
 std::uint64_t g_sweeper_requests = 0;
-std::once_flag g_sweeper_once;
+std::atomic<bool> g_sweeper_started{false};
 
 // Sweep a little at a time so that allocating threads, which sweep what
 // they need themselves, rarely wait for a central lock.
@@ -85,7 +86,8 @@ void sweeper_thread() {
 }
 
 void wake_sweeper() {
-  std::call_once(g_sweeper_once, [] { std::thread(sweeper_thread).detach(); });
+  // Only cycles call this, one at a time (the cycle lock).
+  if (!g_sweeper_started.exchange(true)) std::thread(sweeper_thread).detach();
   std::lock_guard<std::mutex> g(g_sweeper_lock);
   g_sweeper_requests++;
   sweeper_cv().notify_one();
@@ -332,6 +334,30 @@ void stop_world_external() {
 void start_world_external() {
   start_the_world();
   unlock_world_state();
+  g_cycle_lock.unlock();
+}
+
+void lock_collector() { g_cycle_lock.lock(); }
+void unlock_collector() { g_cycle_lock.unlock(); }
+
+void fork_prepare_collector() {
+  g_cycle_lock.lock();
+  lock_world_state();
+  meta_lock();
+}
+
+void fork_parent_collector() {
+  meta_unlock();
+  unlock_world_state();
+  g_cycle_lock.unlock();
+}
+
+void fork_child_collector() {
+  meta_unlock();
+  forget_other_threads();
+  unlock_world_state();
+  mark_after_fork();
+  g_sweeper_started.store(false);
   g_cycle_lock.unlock();
 }
 

@@ -73,6 +73,20 @@ bool gc_marking();
 void stop_world_external();
 void start_world_external();
 
+// The cycle lock, for the program (Boehm's GC_alloc_lock): no cycle runs
+// while it is held. A thread that holds it must not wait for a cycle.
+void lock_collector();
+void unlock_collector();
+
+// fork(), the collector's part (runtime/collect has the whole): prepare
+// takes every lock a cycle may hold, so that the child inherits none held
+// by a thread that does not exist in it; parent releases them; child
+// releases them and forgets the other threads (registry records, mark
+// helpers, the background sweeper).
+void fork_prepare_collector();
+void fork_parent_collector();
+void fork_child_collector();
+
 // Run a cycle. forced: run one even if the pacer does not ask for it (and
 // sweep everything before returning, as Go's runtime.GC does). Returns
 // whether a cycle ran (false when a hook declined or, unforced, another

@@ -315,7 +315,7 @@ inline void Worker::mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std:
     case ScanMode::kTyped: {
       if (s->is_large()) {
         const TypeInfo* t = s->large_type.load(std::memory_order_relaxed);
-        if (t != nullptr) push({base, base + t->nwords * 8, t, base, RootKind::kHeap});
+        if (t != nullptr) push({base, base + t->scan_words() * 8, t, base, RootKind::kHeap});
         return;
       }
       // The slot's type record is a likely cache miss: queue its address
@@ -334,7 +334,7 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gra
     e.type = *reinterpret_cast<const TypeInfo* const*>(e.base);
     if (e.type == nullptr) return;  // a slot reserved by a cache, never handed out
     e.base = e.begin;
-    e.end = e.begin + e.type->nwords * 8;
+    e.end = e.begin + e.type->scan_words() * 8;
   }
   std::uintptr_t end = e.end;
   if (end - e.begin > kPieceBytes) {
@@ -346,8 +346,18 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gra
     return;
   }
   const TypeInfo* t = e.type;
+  if (t->period == 0) {
+    for (std::uintptr_t p = e.begin; p < end; p += 8) {
+      if (t->is_pointer_word((p - e.base) / 8)) mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
+    }
+    return;
+  }
+  // An array: the element's bits, again and again (one division a piece).
+  std::size_t w = (e.begin - e.base) / 8 % t->period;
   for (std::uintptr_t p = e.begin; p < end; p += 8) {
-    if (t->is_pointer_word((p - e.base) / 8)) mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
+    if (w < t->nwords && ((t->bits[w / 64] >> (w % 64)) & 1))
+      mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
+    if (++w == t->period) w = 0;
   }
 }
 
@@ -407,6 +417,13 @@ void mark_prepare(int nworkers) {
   g_configured_workers = nworkers;
 }
 
+void mark_after_fork() {
+  // The helpers did not come along, and one of them may have held the
+  // shared lock: a fresh state, helpers started again when needed.
+  ::new (&shared_state()) Shared();
+  g_nhelpers = 0;
+}
+
 void mark_root(const RootRange& r) {
   const std::uintptr_t b = (r.begin + 7) & ~std::uintptr_t{7};
   if (r.end <= b) return;
@@ -464,7 +481,7 @@ void mark_referents_of(std::uintptr_t p, bool exclude_self) {
       if (t == nullptr) return;
       break;
   }
-  const std::uintptr_t end = t == nullptr ? o.base + o.size : o.base + t->nwords * 8;
+  const std::uintptr_t end = t == nullptr ? o.base + o.size : o.base + t->scan_words() * 8;
   if (!exclude_self) {
     main_worker().push({o.base, end, t, o.base, RootKind::kFinalizer});
     return;

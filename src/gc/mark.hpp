@@ -33,6 +33,8 @@ struct MSpan;
 
 // Before the world stops: make sure nworkers - 1 helper threads exist.
 void mark_prepare(int nworkers);
+// In the child of fork(): no helper thread exists any more.
+void mark_after_fork();
 
 // World stopped. Queue a root range (split as needed) for the next drain.
 void mark_root(const RootRange& r);

@@ -53,6 +53,7 @@ LinkTable& links(bool long_link) {
 WeakHandle* g_weak_first = nullptr;
 std::size_t g_weak_count = 0;
 bool g_java_finalization = false;
+void (*g_queue_hook)(void*) = nullptr;
 bool g_links_died = false;  // some link is dead: queue_doomed_finalizers erases
 
 std::mutex g_queue_lock;
@@ -121,12 +122,15 @@ void finalizer_thread() {
   }
 }
 
-// The start of the live object holding p, or a fatal error naming what.
+// The key of the live object holding p in the special tables: its start,
+// or for a tiny object p itself (objects share a tiny block; a tiny
+// object is named by its own address). A fatal error naming what when p
+// is in no live object.
 std::uintptr_t live_object(const void* p, const char* what) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   const std::uintptr_t base = object_base(a);
   if (base == 0) fatal("%s(%p): not a live object of this heap", what, p);
-  return base;
+  return mheap().span_of(a)->kind == Kind::kTiny ? a : base;
 }
 
 // Where a link's location lies: in the heap in an object the mark did not
@@ -171,6 +175,11 @@ void set_finalizer_policy(FinalizerPolicy p, void (*hook)()) {
   g_caller_finalizer_hook = p == FinalizerPolicy::kCaller ? hook : nullptr;
 }
 
+void set_queue_hook(void (*hook)(void*)) {
+  std::lock_guard<std::mutex> g(g_specials_lock);
+  g_queue_hook = hook;
+}
+
 void set_java_finalization(bool on) {
   std::lock_guard<std::mutex> g(g_specials_lock);
   g_java_finalization = on;
@@ -178,8 +187,7 @@ void set_java_finalization(bool on) {
 
 void set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, FinalizerEntry* old) {
   const std::uintptr_t base = live_object(obj, "set_finalizer");
-  MSpan* s = mheap().span_of(base);
-  if (base != reinterpret_cast<std::uintptr_t>(obj) && s->kind != Kind::kTiny)
+  if (base != reinterpret_cast<std::uintptr_t>(obj))
     fatal("set_finalizer(%p): not the start of an object (it is inside the object at %#lx)", obj,
           static_cast<unsigned long>(base));
   std::lock_guard<std::mutex> g(g_specials_lock);
@@ -280,9 +288,10 @@ LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link) {
     auto [it, inserted] = links(long_link).try_emplace(addr, Link{obj_base, false});
     if (inserted) return LinkResult::kSuccess;
     // A link cleared in the last stop and not erased yet is gone already.
-    if (!it->second.dead) return LinkResult::kDuplicate;
+    const bool was_live = !it->second.dead;
+    // Boehm: a link follows the last object it was registered with.
     it->second = Link{obj_base, false};
-    return LinkResult::kSuccess;
+    return was_live ? LinkResult::kDuplicate : LinkResult::kSuccess;
   } catch (const std::bad_alloc&) {
     return LinkResult::kNoMemory;
   }
@@ -444,6 +453,7 @@ std::size_t queue_doomed_finalizers() {
       g_queued_total++;
     }
     adjust_specials(it->first, -1);
+    if (g_queue_hook != nullptr) g_queue_hook(reinterpret_cast<void*>(it->first));
     it = finalizers().erase(it);
     n++;
   }

@@ -83,7 +83,8 @@ void weak_destroy(WeakHandle* h);
 
 // Disappearing links (Boehm): *link is set to NULL when obj_base's object
 // is found unreachable; short links before finalization is decided, long
-// links only once the object cannot come back through a finalizer.
+// links only once the object cannot come back through a finalizer. A link
+// registered again follows the new object (and reports kDuplicate).
 enum class LinkResult { kSuccess, kDuplicate, kNotFound, kNoMemory };
 LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link);
 bool unregister_link(void** link, bool long_link);
@@ -102,6 +103,10 @@ enum class FinalizerPolicy {
 void set_finalizer_policy(FinalizerPolicy p, void (*hook)());
 // Boehm's GC_java_finalization, read by the next cycle.
 void set_java_finalization(bool on);
+// Called with each object as its finalizer is queued (Boehm's await
+// finalize proc): world running, the specials lock held, so it must not
+// call into the allocator. nullptr: none.
+void set_queue_hook(void (*hook)(void* obj));
 
 // Finalizers queued and not yet started.
 extern std::atomic<std::size_t> g_finalizers_queued;

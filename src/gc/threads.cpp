@@ -51,6 +51,15 @@ void park(std::uint32_t seq) {
   while (g_stop_seq.load(std::memory_order_acquire) == seq) futex(&g_stop_seq, FUTEX_WAIT_PRIVATE, seq, nullptr);
 }
 
+void save_context(ThreadRecord* r, const void* context) {
+  const auto* uc = static_cast<const ucontext_t*>(context);
+  static_assert(NGREG == 23);
+  for (int i = 0; i < NGREG; i++) r->regs[i] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[i]);
+  if (uc->uc_mcontext.fpregs != nullptr)
+    std::memcpy(&r->regs[NGREG], uc->uc_mcontext.fpregs->_xmm, sizeof(uc->uc_mcontext.fpregs->_xmm));
+  r->stopped_sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+}
+
 void suspend_handler(int, siginfo_t*, void* context) {
   const int saved_errno = errno;
   ThreadRecord* r = tls_record;
@@ -59,14 +68,18 @@ void suspend_handler(int, siginfo_t*, void* context) {
     if (kDebugMalloc && tls_in_fast_path && !debug_no_stop_deferral) {
       tls_stop_deferred = true;  // the fast path's exit parks
     } else {
-      const auto* uc = static_cast<const ucontext_t*>(context);
-      static_assert(NGREG == 23);
-      for (int i = 0; i < NGREG; i++) r->regs[i] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[i]);
-      if (uc->uc_mcontext.fpregs != nullptr)
-        std::memcpy(&r->regs[NGREG], uc->uc_mcontext.fpregs->_xmm, sizeof(uc->uc_mcontext.fpregs->_xmm));
-      r->stopped_sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+      save_context(r, context);
       park(seq);
     }
+  } else if (r != nullptr && r->suspend_state.load(std::memory_order_acquire) == 1 &&
+             !(kDebugMalloc && tls_in_fast_path)) {
+    // Suspended alone (Boehm's GC_suspend_thread): cycles skip it while it
+    // waits here, and scan what it saved.
+    save_context(r, context);
+    r->suspend_state.store(2, std::memory_order_release);
+    futex(&r->suspend_state, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+    while (r->suspend_state.load(std::memory_order_acquire) == 2)
+      futex(&r->suspend_state, FUTEX_WAIT_PRIVATE, 2, nullptr);
   }
   errno = saved_errno;
 }
@@ -224,6 +237,63 @@ void set_altstack(ThreadRecord* r, std::uintptr_t lo, std::uintptr_t hi) {
   r->altstack_hi = hi;
 }
 
+namespace {
+ThreadRecord* find_locked(pthread_t t) {
+  for (ThreadRecord* r = g_first; r != nullptr; r = r->next)
+    if (pthread_equal(r->thread, t)) return r;
+  return nullptr;
+}
+}  // namespace
+
+void suspend_thread(pthread_t t) {
+  // The registry lock keeps cycles out while the thread goes to sleep.
+  std::lock_guard<std::mutex> g(g_lock);
+  if (!g_handler_installed) install_handler();
+  ThreadRecord* r = find_locked(t);
+  if (r == nullptr || r == tls_record || r->suspend_state.load() != 0) return;
+  r->suspend_state.store(1, std::memory_order_release);
+  // Signalled again until it answers: a debug-malloc build's thread inside
+  // the fast path lets the signal pass.
+  while (r->suspend_state.load(std::memory_order_acquire) == 1) {
+    if (pthread_kill(r->thread, g_signal) != 0) {
+      r->suspend_state.store(0);
+      return;
+    }
+    const timespec ten_ms = {0, 10 * 1000 * 1000};
+    futex(&r->suspend_state, FUTEX_WAIT_PRIVATE, 1, &ten_ms);
+  }
+}
+
+void resume_thread(pthread_t t) {
+  std::lock_guard<std::mutex> g(g_lock);
+  ThreadRecord* r = find_locked(t);
+  if (r == nullptr || r->suspend_state.load() != 2) return;
+  r->suspend_state.store(0, std::memory_order_release);
+  futex(&r->suspend_state, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+}
+
+bool thread_suspended(pthread_t t) {
+  std::lock_guard<std::mutex> g(g_lock);
+  ThreadRecord* r = find_locked(t);
+  return r != nullptr && r->suspend_state.load() == 2;
+}
+
+void forget_other_threads() {
+  ThreadRecord* self = tls_record;
+  ThreadRecord* r = g_first;
+  while (r != nullptr) {
+    ThreadRecord* next = r->next;
+    if (r != self) delete r;
+    r = next;
+  }
+  g_first = self;
+  if (self != nullptr) {
+    self->next = self->prev = nullptr;
+    self->thread = pthread_self();
+    self->tid = static_cast<pid_t>(syscall(SYS_gettid));
+  }
+}
+
 void lock_threads() { g_lock.lock(); }
 void unlock_threads() { g_lock.unlock(); }
 
@@ -234,7 +304,8 @@ void stop_the_world() {
   g_stop_seq.store(seq, std::memory_order_seq_cst);
   std::uint32_t n = 0;
   for (ThreadRecord* r = g_first; r != nullptr; r = r->next) {
-    if (r == tls_record || r->blocked) continue;
+    // Blocked threads are not stopped; suspended ones are already.
+    if (r == tls_record || r->blocked || r->suspend_state.load(std::memory_order_acquire) == 2) continue;
     r->stopped_sp = 0;
     const int err = pthread_kill(r->thread, g_signal);
     if (err == 0) {

@@ -57,6 +57,10 @@ struct ThreadRecord {
   // stopped on it has it scanned from its stack pointer, and its normal
   // stack whole.
   std::uintptr_t altstack_lo = 0, altstack_hi = 0;
+  // Boehm's GC_suspend_thread: 0 running, 1 asked to stop, 2 stopped in
+  // the suspend handler (registers saved, stopped_sp published) until
+  // resumed. A futex word.
+  std::atomic<std::uint32_t> suspend_state{0};
   // Filled by the thread itself while stopped.
   std::uintptr_t stopped_sp = 0;
   static constexpr int kRegs = 23 + 32;  // general registers + 16 SSE registers
@@ -90,6 +94,18 @@ bool current_stack_bounds(std::uintptr_t* lo, std::uintptr_t* hi);
 // the lower bound check.
 void set_stack_bottom(ThreadRecord* r, std::uintptr_t hi);
 void set_altstack(ThreadRecord* r, std::uintptr_t lo, std::uintptr_t hi);
+
+// Stop one registered thread until resume_thread (Boehm's
+// GC_suspend_thread): it waits in the suspend handler, and cycles treat it
+// as stopped. Not the calling thread. Unknown or unregistered threads are
+// ignored.
+void suspend_thread(pthread_t t);
+void resume_thread(pthread_t t);
+bool thread_suspended(pthread_t t);
+
+// In the child of fork(): only the calling thread exists; drop the others'
+// records (the registry lock must be free).
+void forget_other_threads();
 
 // Lock the registry (first lock of a cycle) / unlock it.
 void lock_threads();

@@ -90,4 +90,7 @@ std::size_t meta_sys_bytes() {
   return g_meta.sys;
 }
 
+void meta_lock() { g_meta.lock.lock(); }
+void meta_unlock() { g_meta.lock.unlock(); }
+
 }  // namespace mgc::internal

@@ -26,4 +26,8 @@ void meta_free(void* p, std::size_t size);
 // Bytes of metadata mapped from the OS so far.
 std::size_t meta_sys_bytes();
 
+// Hold the metadata lock across fork() (see runtime/collect).
+void meta_lock();
+void meta_unlock();
+
 }  // namespace mgc::internal

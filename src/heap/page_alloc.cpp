@@ -114,14 +114,15 @@ std::size_t PageAlloc::within_limit(std::size_t want, std::size_t need) const {
   return limit_pages_ - committed_pages_;
 }
 
-bool PageAlloc::grow(std::size_t npages) {
+bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   const std::size_t step = npages > kMinGrowthPages ? npages : kMinGrowthPages;
   // Extend a chunk whose committed part ends in free pages or has room.
   for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
     if (c->npages - c->committed < npages) continue;
     // Free pages at the committed end combine with the new ones.
     std::size_t tail_free = 0;
-    while (tail_free < c->committed && tail_free < npages && test_bit(c->free_bits, c->committed - 1 - tail_free))
+    while (reuse_tail && tail_free < c->committed && tail_free < npages &&
+           test_bit(c->free_bits, c->committed - 1 - tail_free))
       tail_free++;
     std::size_t want = npages - tail_free;
     // End on a growth boundary (chunks are arena-aligned, so page counts
@@ -129,8 +130,10 @@ bool PageAlloc::grow(std::size_t npages) {
     const std::size_t need = want;
     want = (c->committed + want + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages - c->committed;
     if (want > c->npages - c->committed) want = c->npages - c->committed;
-    want = within_limit(want, need);
-    if (want == 0) return false;
+    if (want != 0) {
+      want = within_limit(want, need);
+      if (want == 0) return false;  // the limit refuses
+    }
     if (!os::commit(reinterpret_cast<void*>(c->base + c->committed * kPageSize), want * kPageSize)) return false;
     set_range(c->free_bits, c->committed, want, true);
     const std::size_t guard = guard_ && c->committed == 0 ? 1 : 0;

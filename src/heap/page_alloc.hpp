@@ -56,9 +56,10 @@ class PageAlloc {
   // A hard limit on committed bytes (Boehm's GC_set_max_heap_size): growth
   // that would pass it fails, as if the OS had refused. 0: none.
   void set_limit(std::size_t bytes) { limit_pages_ = bytes / kPageSize; }
-  // Commit at least npages more free pages now (Boehm's GC_expand_hp);
-  // false when the OS or the limit refuses.
-  bool expand(std::size_t npages) { return grow(npages); }
+  // Commit at least npages more free pages now (Boehm's GC_expand_hp),
+  // beyond the free pages the heap has; false when the OS or the limit
+  // refuses.
+  bool expand(std::size_t npages) { return grow(npages, /*reuse_tail=*/false); }
 
   std::size_t reserved_bytes() const { return reserved_pages_ * kPageSize; }
   std::size_t committed_bytes() const { return committed_pages_ * kPageSize; }
@@ -75,7 +76,9 @@ class PageAlloc {
 
  private:
   std::uintptr_t find(PageChunk* c, std::size_t npages);
-  bool grow(std::size_t npages);
+  // Make a run of npages free pages possible. reuse_tail: free pages at
+  // the committed end of a chunk count towards the run.
+  bool grow(std::size_t npages, bool reuse_tail = true);
   // Pages that growth by want may commit under the limit: want, fewer (at
   // least need), or 0 when even need would pass it.
   std::size_t within_limit(std::size_t want, std::size_t need) const;

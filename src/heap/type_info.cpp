@@ -46,14 +46,18 @@ const char* type_error_string(TypeError e) {
   return "unknown error";
 }
 
-const TypeInfo* intern_type(std::size_t size, const std::size_t* offsets, std::size_t count, TypeError* error) {
+const TypeInfo* intern_type(std::size_t size, const std::size_t* offsets, std::size_t count, TypeError* error,
+                            std::size_t period) {
   *error = TypeError::kNone;
   if (size == 0) return *error = TypeError::kZeroSize, nullptr;
   if (size > kMaxTypeSize) return *error = TypeError::kTooLarge, nullptr;
+  // An element's pointer words lie in the element, which fits the object.
+  const std::size_t extent = period == 0 ? size : period * 8;
+  if (period != 0 && extent > size) return *error = TypeError::kOutOfRange, nullptr;
   std::size_t nwords = 0;
   for (std::size_t i = 0; i < count; i++) {
     if (offsets[i] % 8 != 0) return *error = TypeError::kMisaligned, nullptr;
-    if (offsets[i] >= size || size - offsets[i] < 8) return *error = TypeError::kOutOfRange, nullptr;
+    if (offsets[i] >= extent || extent - offsets[i] < 8) return *error = TypeError::kOutOfRange, nullptr;
     if (offsets[i] / 8 + 1 > nwords) nwords = offsets[i] / 8 + 1;
   }
   const std::size_t nbitwords = nwords == 0 ? 1 : (nwords + 63) / 64;
@@ -80,6 +84,7 @@ const TypeInfo* intern_type(std::size_t size, const std::size_t* offsets, std::s
   t->size = size;
   t->nwords = nwords;
   t->npointers = npointers;
+  t->period = period;
   const int cls = size_to_class(size);
   if (size <= kMaxInlineZero && cls != 0) {
     t->elem_size = kClassToSize[cls];
@@ -88,7 +93,8 @@ const TypeInfo* intern_type(std::size_t size, const std::size_t* offsets, std::s
   const std::size_t h = hash_layout(size, t->bits, nbitwords);
   std::lock_guard<std::mutex> g(g_types.lock);
   for (TypeInfo* u = g_types.buckets[h]; u != nullptr; u = u->next_interned) {
-    if (u->size == size && u->nwords == nwords && std::memcmp(u->bits, t->bits, nbitwords * 8) == 0) {
+    if (u->size == size && u->nwords == nwords && u->period == period &&
+        std::memcmp(u->bits, t->bits, nbitwords * 8) == 0) {
       discard();
       return u;
     }

@@ -8,6 +8,12 @@
 
 namespace mgc::internal {
 
+namespace {
+void (*g_fatal_hook)(const char*) = nullptr;
+}
+
+void set_fatal_hook(void (*hook)(const char*)) { g_fatal_hook = hook; }
+
 void fatal(const char* format, ...) {
   char buf[512];
   int n = std::snprintf(buf, sizeof buf, "mallocgc: fatal error: ");
@@ -19,6 +25,11 @@ void fatal(const char* format, ...) {
   std::size_t len = static_cast<std::size_t>(n + m);
   if (len > sizeof buf - 2) len = sizeof buf - 2;
   buf[len++] = '\n';
+  if (g_fatal_hook != nullptr) {
+    buf[len - 1] = '\0';
+    g_fatal_hook(buf);
+    buf[len - 1] = '\n';
+  }
   const char* p = buf;
   while (len > 0) {
     ssize_t w = ::write(STDERR_FILENO, p, len);

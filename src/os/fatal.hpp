@@ -13,4 +13,8 @@ namespace mgc::internal {
 // <message>\n" to stderr with write(2), and calls abort().
 [[noreturn, gnu::cold, gnu::format(printf, 1, 2)]] void fatal(const char* format, ...);
 
+// Called with the whole line just before the abort (Boehm's abort func);
+// must not return control elsewhere than by returning. nullptr: none.
+void set_fatal_hook(void (*hook)(const char* line));
+
 }  // namespace mgc::internal

@@ -14,16 +14,33 @@ namespace internal {
 
 void collect_from_slow_path() { gc_cycle(false); }
 
-}  // namespace internal
-
-void collect() {
-  internal::ensure_options();
+bool collect_now() {
+  ensure_options();
   // Give this thread's cache back first: its chunks' objects are then
   // judged by reachability alone (not kept as "allocated since the stop").
-  if (internal::MCache* c = internal::this_cache_if_any()) c->release_all();
-  internal::scrub_stack_below();  // release_all's frames held chunk addresses
-  internal::gc_cycle(true);
+  if (MCache* c = this_cache_if_any()) c->release_all();
+  scrub_stack_below();  // release_all's frames held chunk addresses
+  return gc_cycle(true);
 }
+
+void fork_prepare() {
+  fork_prepare_collector();
+  lock_cache_registry();
+}
+
+void fork_parent() {
+  unlock_cache_registry();
+  fork_parent_collector();
+}
+
+void fork_child() {
+  unlock_cache_registry();
+  fork_child_collector();
+}
+
+}  // namespace internal
+
+void collect() { internal::collect_now(); }
 
 int set_gc_percent(int percent) {
   internal::ensure_options();

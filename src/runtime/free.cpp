@@ -124,8 +124,11 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
   if (s->specials.load(std::memory_order_acquire) != 0 &&
       (st == internal::SpanState::kLarge || st == internal::SpanState::kSmall)) {
     const std::size_t i = st == internal::SpanState::kLarge ? 0 : s->object_index(a);
+    // Tiny objects' specials are keyed by the object's own address.
     if (i < s->nelems && s->is_allocated(i))
-      internal::drop_specials(st == internal::SpanState::kLarge ? s->base : s->slot_address(i));
+      internal::drop_specials(st == internal::SpanState::kLarge  ? s->base
+                              : s->kind == internal::Kind::kTiny ? a
+                                                                 : s->slot_address(i));
   }
   if (st == internal::SpanState::kLarge) return free_large(s, a);
   if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);

@@ -19,6 +19,7 @@ namespace mgc::internal {
 namespace {
 Options g_options;
 std::atomic<bool> g_ready{false};
+void (*g_first_use_hook)() = nullptr;
 std::mutex g_lock;
 
 template <class T>
@@ -179,16 +180,22 @@ bool parse_debug(std::string_view s, Options* o, std::string_view* bad) {
 
 void ensure_options() {
   if (g_ready.load(std::memory_order_acquire)) return;
-  std::lock_guard<std::mutex> g(g_lock);
-  if (g_ready.load(std::memory_order_relaxed)) return;
-  read_environment(&g_options);
-  mheap().set_huge_pages(g_options.huge_pages);
-  pacer_set_gc_percent(g_options.gogc);
-  pacer_set_memory_limit(g_options.memory_limit);
-  if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);
-  set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark});
-  g_ready.store(true, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> g(g_lock);
+    if (g_ready.load(std::memory_order_relaxed)) return;
+    read_environment(&g_options);
+    mheap().set_huge_pages(g_options.huge_pages);
+    pacer_set_gc_percent(g_options.gogc);
+    pacer_set_memory_limit(g_options.memory_limit);
+    if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);
+    set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark});
+    g_ready.store(true, std::memory_order_release);
+  }
+  // Outside the lock: the hook may read the options (and call in here).
+  if (g_first_use_hook != nullptr) g_first_use_hook();
 }
+
+void set_first_use_hook(void (*hook)()) { g_first_use_hook = hook; }
 
 const Options& options() { return g_options; }
 

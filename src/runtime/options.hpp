@@ -49,7 +49,12 @@ struct Options {
 };
 
 // Parse the environment and apply it, once; later calls return at once.
+// The first call then runs the first-use hook, if one is set.
 void ensure_options();
+// Called once, by the first ensure_options, after the options apply (the
+// Boehm face initialises itself there when a program allocates before
+// GC_init). Set before any allocation (a library constructor).
+void set_first_use_hook(void (*hook)());
 
 // The options in force (ensure_options first).
 const Options& options();

@@ -118,6 +118,16 @@ void release_this_cache() {
   pthread_setspecific(g_exit_key, this_thread_record() != nullptr ? kNoCache : nullptr);
 }
 
+void unregister_thread_fully() {
+  create_exit_key();
+  if (MCache* c = this_cache_if_any()) release_cache(c);
+  unregister_thread_at_exit();
+  pthread_setspecific(g_exit_key, nullptr);
+}
+
+void lock_cache_registry() { g_registry.lock.lock(); }
+void unlock_cache_registry() { g_registry.lock.unlock(); }
+
 std::size_t for_each_cache_impl(void (*fn)(const MCache&, void*), void* arg) {
   std::lock_guard<std::mutex> g(g_registry.lock);
   for (MCache* c = g_registry.first; c != nullptr; c = c->next) fn(*c, arg);

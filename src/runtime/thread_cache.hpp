@@ -50,4 +50,14 @@ void register_thread_scope();
 // and threads that want to hand their spans back early).
 void release_this_cache();
 
+// The calling thread leaves the collector's view whatever registered it
+// (Boehm's GC_unregister_my_thread): its cache goes back and every
+// registration is dropped. An allocation after this registers it again.
+void unregister_thread_fully();
+
+// fork(): hold the registry lock across it; in the child, the other
+// threads' caches are gone with them (their spans stay owned, unused).
+void lock_cache_registry();
+void unlock_cache_registry();
+
 }  // namespace mgc::internal

@@ -152,6 +152,22 @@ template <Kind K>
   return p;
 }
 
+// Allocate size bytes of kind K (not typed): the tiny allocator for noscan
+// objects under 16 bytes, the inline fast path up to kMaxInlineZero, the
+// slow path above. Size 0 allocates 1 byte.
+template <Kind K>
+[[gnu::always_inline]] inline void* alloc_kind(std::size_t size) {
+  static_assert(K != Kind::kTyped && K != Kind::kTiny);
+  if constexpr (K == Kind::kNoscan) {
+    if (size < kTinySize) return tiny_alloc(size == 0 ? 1 : size);
+  }
+  if (size > kMaxInlineZero) {
+    debug_enter_slow();
+    return alloc_slow(size, K);
+  }
+  return small_alloc<K>(size == 0 ? 1 : size);
+}
+
 [[gnu::always_inline]] inline void* typed_alloc(const TypeInfo* info, int spc, std::size_t elem) {
   CacheFront* c = tls_cache;
   if constexpr (kDebugMalloc) debug_malloc_enter(c);
