@@ -1,0 +1,166 @@
+// Boehm's mark interface (gc_mark.h) on the core's mark: mark bits,
+// pushing from a root-pushing callback, enumeration of the heap's objects,
+// and object kinds defined by the program.
+//
+// GC_is_marked, GC_set_mark_bit and GC_clear_mark_bit act on the current
+// cycle's mark bits while a cycle marks (from GC_push_other_roots or a
+// mark procedure). Outside a cycle the core keeps no mark bits (a sweep
+// turns them into allocation bits): GC_is_marked then says whether the
+// object is allocated, and setting or clearing a mark does nothing, as
+// Boehm's next full collection would clear it anyway.
+#include <mutex>
+#include <vector>
+
+#include "compat/boehm/boehm.hpp"
+#include "gc/collector.hpp"
+#include "gc/mark.hpp"
+#include "heap/mheap.hpp"
+#include "os/fatal.hpp"
+
+namespace mgc::internal::boehm {
+namespace {
+
+GC_describe_type_fn g_describe[256];
+
+struct Found {
+  void* base;
+  std::size_t size;
+};
+
+// Every allocated object of s (heap lock held).
+void collect_objects(MSpan* s, std::vector<Found>* out) {
+  if (s->is_large()) {
+    out->push_back({reinterpret_cast<void*>(s->base), s->large_size});
+    return;
+  }
+  for (std::size_t w = 0; w < s->bitmap_words(); w++) {
+    std::uint64_t live = s->alloc_bits[w].load(std::memory_order_relaxed) & s->valid_mask(w);
+    if (s->kind != Kind::kTiny) live &= ~s->pending_free[w].load(std::memory_order_relaxed);
+    for (; live != 0; live &= live - 1) {
+      const std::size_t i = w * 64 + static_cast<std::size_t>(__builtin_ctzll(live));
+      const std::uintptr_t base = s->slot_address(i);
+      if (s->kind != Kind::kTiny) {
+        out->push_back({reinterpret_cast<void*>(base), s->elem_size});
+        continue;
+      }
+      // A tiny block: its objects that are not freed.
+      const unsigned mask = s->tiny->alloc_mask[i];
+      const unsigned gone = s->tiny->local_freed[i] | s->tiny->remote_freed[i].load(std::memory_order_relaxed);
+      for (unsigned m = mask; m != 0; m &= m - 1) {
+        const unsigned start = static_cast<unsigned>(__builtin_ctz(m));
+        const unsigned next = m & (m - 1);
+        const unsigned end = next == 0 ? static_cast<unsigned>(kTinySize) : static_cast<unsigned>(__builtin_ctz(next));
+        if (!((gone >> start) & 1)) out->push_back({reinterpret_cast<void*>(base + start), end - start});
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mgc::internal::boehm
+
+using namespace mgc::internal;
+using namespace mgc::internal::boehm;
+
+extern "C" {
+
+int GC_is_marked(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (gc_marking()) return object_marked(a) ? 1 : 0;
+  return object_base(a) != 0 ? 1 : 0;
+}
+
+void GC_set_mark_bit(const void* p) {
+  if (gc_marking()) set_mark_at(reinterpret_cast<std::uintptr_t>(p));
+}
+
+void GC_clear_mark_bit(const void* p) {
+  if (gc_marking()) clear_mark_at(reinterpret_cast<std::uintptr_t>(p));
+}
+
+struct GC_ms_entry* GC_mark_and_push(void* obj, struct GC_ms_entry* msp, struct GC_ms_entry*, void**) {
+  if (gc_marking()) mark_object_at(reinterpret_cast<std::uintptr_t>(obj), RootKind::kExplicit);
+  return msp;
+}
+
+void GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {
+  if (kind < 0 || kind >= 256) fatal("GC_register_describe_type_fn: no object kind %d", kind);
+  g_describe[kind] = fn;
+}
+
+void GC_enumerate_reachable_objects_inner(GC_reachable_object_proc proc, void* client_data) {
+  // Sweep first, so that what the last cycle found dead is not reported.
+  finish_sweep();
+  std::vector<Found> found;
+  mheap().lock();
+  mheap().for_each_span_locked([&](MSpan* s) {
+    if (s->state.load(std::memory_order_relaxed) != SpanState::kFreeing) collect_objects(s, &found);
+  });
+  mheap().unlock();
+  // The calls come with no lock of the heap's held.
+  for (const Found& f : found) proc(f.base, f.size, client_data);
+}
+
+void GC_print_free_list(int kind, size_t granules) {
+  const std::size_t bytes = granules * 16;
+  log_printf(
+      "Free list of kind %d, %zu-byte objects: the allocator keeps free slots in its spans' bitmaps, not in "
+      "lists; heap free bytes: %zu\n",
+      kind, bytes, GC_get_free_bytes());
+}
+
+// Java objects (gc_gcj.h): the first word points to a vtable whose second
+// word is a mark descriptor. Here they are scanned conservatively, every
+// word: a superset of what any descriptor names.
+void GC_init_gcj_malloc(int, void*) {
+  ensure_init();
+  GC_gcj_kind = GC_I_NORMAL;
+  GC_gcj_debug_kind = GC_I_NORMAL;
+}
+
+void* GC_gcj_malloc(size_t size, void* vtable) {
+  void* p = GC_malloc(size);
+  if (p != nullptr) *static_cast<void**>(p) = vtable;
+  return p;
+}
+
+void* GC_gcj_malloc_ignore_off_page(size_t size, void* vtable) { return GC_gcj_malloc(size, vtable); }
+
+// Objects with a finalization closure (gc_disclaim.h): the closure goes in
+// a word before the object, tagged with 1 as Boehm has it, and runs as a
+// no-order finalizer of the object. Unlike Boehm's disclaim procedures it
+// runs in an allocating thread (not during the sweep), and the object is
+// reclaimed one cycle later.
+void GC_init_finalized_malloc(void) { ensure_init(); }
+
+void* GC_finalized_malloc(size_t size, const struct GC_finalizer_closure* fc) {
+  auto* base = static_cast<GC_word*>(GC_malloc(size + sizeof(GC_word)));
+  if (base == nullptr) return nullptr;
+  *base = reinterpret_cast<GC_word>(fc) | 1;
+  GC_register_finalizer_no_order(
+      base,
+      [](void* obj, void*) {
+        const GC_word tagged = *static_cast<GC_word*>(obj);
+        const auto* c = reinterpret_cast<const GC_finalizer_closure*>(tagged & ~GC_word{1});
+        c->proc(static_cast<GC_word*>(obj) + 1, c->cd);
+      },
+      nullptr, nullptr, nullptr);
+  return base + 1;
+}
+
+void GC_register_disclaim_proc(int kind, GC_disclaim_proc, int) {
+  fatal("GC_register_disclaim_proc(%d): reclaim-time procedures of object kinds come with issue 9", kind);
+}
+
+void** GC_new_free_list(void) { fatal("GC_new_free_list: object kinds defined by the program come with issue 9"); }
+void** GC_new_free_list_inner(void) { return GC_new_free_list(); }
+unsigned GC_new_kind(void**, GC_word, int, int) {
+  fatal("GC_new_kind: object kinds defined by the program come with issue 9");
+}
+unsigned GC_new_kind_inner(void** fl, GC_word d, int add_size, int clear) {
+  return GC_new_kind(fl, d, add_size, clear);
+}
+unsigned GC_new_proc(GC_mark_proc) { fatal("GC_new_proc: mark procedures come with issue 9"); }
+unsigned GC_new_proc_inner(GC_mark_proc p) { return GC_new_proc(p); }
+
+}  // extern "C"
