@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "heap/kinds.hpp"
 #include "heap/mheap.hpp"
 #include "heap/type_info.hpp"
 #include "os/fatal.hpp"
@@ -35,6 +36,15 @@ struct Gray {
 // Gray::type of a typed small object whose type record (at Gray::base) is
 // not read yet.
 const TypeInfo* const kTypeNotRead = reinterpret_cast<const TypeInfo*>(1);
+// Gray::type of an object (at Gray::begin) scanned as a mark descriptor
+// says (heap/kinds.hpp); Gray::end holds the descriptor.
+const TypeInfo* const kDescriptor = reinterpret_cast<const TypeInfo*>(2);
+
+// Mark procedures (Boehm's GC_new_proc), by index; indices below
+// kFirstMarkProc are Boehm's reserved ones.
+MarkProc g_mark_procs[kMaxMarkProcs];
+std::atomic<unsigned> g_mark_proc_count{kFirstMarkProc};
+std::mutex g_mark_proc_lock;
 
 // Set bit b of *word atomically; was it set? One locked bts (a fetch_or
 // whose result is tested compiles to a compare-exchange loop).
@@ -161,9 +171,13 @@ class Worker {
   }
 
   void drain();
+  void drain_loop();
   std::uint64_t marked_bytes = 0;
 
   void scan(const Gray& e);
+  // Scan the object at p as descriptor d says.
+  void scan_descriptor(std::uintptr_t p, std::uintptr_t d);
+  void call_mark_proc(std::uintptr_t p, std::uintptr_t d);
   void mark(std::uintptr_t v, std::uintptr_t from, RootKind kind);
   // Slot i of s (allocated; base and size its object's): set its mark and,
   // if it was not set, queue its contents as its kind says. scan == false
@@ -179,6 +193,12 @@ class Worker {
   MSpan* last_ = nullptr;
   std::uintptr_t last_base_ = 0;
   std::uintptr_t last_bytes_ = 0;
+  // Where a mark procedure pushes: entry 0 is the "current top" it is
+  // given, its pushes go above. Grown (and the procedure called again)
+  // when one overflows it.
+  MarkStackEntry proc_stack_small_[64];
+  MarkStackEntry* proc_stack_ = proc_stack_small_;
+  std::size_t proc_stack_size_ = 64;
 
  public:
   void forget_span() { last_ = nullptr, last_base_ = 0, last_bytes_ = 0; }
@@ -206,7 +226,18 @@ bool Worker::refill() {
   }
 }
 
+// The worker of a thread that drains now: mark procedures and root
+// callbacks it calls push to it.
+__thread Worker* tls_worker __attribute__((tls_model("initial-exec")));
+
 void Worker::drain() {
+  Worker* const outer = tls_worker;
+  tls_worker = this;
+  drain_loop();
+  tls_worker = outer;
+}
+
+void Worker::drain_loop() {
   // Objects are scanned in the order they come off the buffer, but through
   // a small FIFO: each is prefetched when it enters and scanned kAhead
   // pops later, so the cache misses of a pointer-chasing mark overlap
@@ -309,8 +340,10 @@ inline void Worker::mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std:
     case ScanMode::kNone:
       return;
     case ScanMode::kConservative:
-    case ScanMode::kCustom:
       push({base, base + size, nullptr, base, RootKind::kHeap});
+      return;
+    case ScanMode::kCustom:
+      push({base, kind_descriptor(s->kind, size), kDescriptor, base, RootKind::kHeap});
       return;
     case ScanMode::kTyped: {
       if (s->is_large()) {
@@ -330,6 +363,7 @@ inline void Worker::mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std:
 
 __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gray& in) {
   Gray e = in;
+  if (e.type == kDescriptor) return scan_descriptor(e.begin, e.end);
   if (e.type == kTypeNotRead) {
     e.type = *reinterpret_cast<const TypeInfo* const*>(e.base);
     if (e.type == nullptr) return;  // a slot reserved by a cache, never handed out
@@ -358,6 +392,62 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gra
     if (w < t->nwords && ((t->bits[w / 64] >> (w % 64)) & 1))
       mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
     if (++w == t->period) w = 0;
+  }
+}
+
+__attribute__((no_sanitize("address", "undefined"))) void Worker::scan_descriptor(std::uintptr_t p, std::uintptr_t d) {
+  switch (d & kDescriptorTags) {
+    case kDescriptorLength:
+      // Conservative words over d bytes, in pieces as any range.
+      if (d >= 8) push({p, p + (d & ~std::uintptr_t{7}), nullptr, p, RootKind::kHeap});
+      return;
+    case kDescriptorBitmap:
+      for (std::size_t w = 0; w < 62; w++)
+        if ((d >> (63 - w)) & 1) mark(*reinterpret_cast<const std::uintptr_t*>(p + w * 8), p + w * 8, RootKind::kHeap);
+      return;
+    case kDescriptorProc:
+      return call_mark_proc(p, d);
+    default: {
+      // Per object: the descriptor is in the object at a displacement, or
+      // (a negative one) in what the object's first word points to.
+      const std::uintptr_t disp = d & ~kDescriptorTags;
+      std::uintptr_t real;
+      if (static_cast<std::intptr_t>(d) >= 0) {
+        real = *reinterpret_cast<const std::uintptr_t*>(p + disp);
+      } else {
+        const std::uintptr_t vtable = *reinterpret_cast<const std::uintptr_t*>(p);
+        if (vtable == 0) return;  // a cleared object: nothing to scan
+        real = *reinterpret_cast<const std::uintptr_t*>(vtable - disp - kPerObjectBias);
+      }
+      if ((real & kDescriptorTags) == kDescriptorPerObject) fatal("mark: a per-object descriptor names another");
+      return scan_descriptor(p, real);
+    }
+  }
+}
+
+void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
+  const std::size_t index = (d >> 2) & (kMaxMarkProcs - 1);
+  const std::uintptr_t env = d >> 8;
+  MarkProc proc = index < g_mark_proc_count.load(std::memory_order_acquire) ? g_mark_procs[index] : nullptr;
+  if (proc == nullptr) fatal("mark: descriptor %#lx names no mark procedure", static_cast<unsigned long>(d));
+  for (;;) {
+    MarkStackEntry* top = proc_stack_;
+    MarkStackEntry* limit = proc_stack_ + proc_stack_size_;
+    MarkStackEntry* end = proc(reinterpret_cast<std::uintptr_t*>(p), top, limit, env);
+    if (end < limit) {
+      for (MarkStackEntry* q = top + 1; q <= end; q++)
+        push({q->start, q->descr, kDescriptor, q->start, RootKind::kHeap});
+      return;
+    }
+    // The procedure filled its stack (Boehm: an overflow, which restarts
+    // the mark): run it again with a larger one. Marks it already set stay
+    // set; what it pushed is pushed again.
+    const std::size_t bigger = proc_stack_size_ * 4;
+    void* mem = os::map_metadata(bigger * sizeof(MarkStackEntry));
+    if (mem == nullptr) fatal("mark: cannot grow a mark procedure's stack to %zu entries", bigger);
+    if (proc_stack_ != proc_stack_small_) os::unmap(proc_stack_, proc_stack_size_ * sizeof(MarkStackEntry));
+    proc_stack_ = static_cast<MarkStackEntry*>(mem);
+    proc_stack_size_ = bigger;
   }
 }
 
@@ -415,6 +505,28 @@ void mark_prepare(int nworkers) {
     std::thread(helper_loop, id, seen).detach();
   }
   g_configured_workers = nworkers;
+}
+
+bool register_mark_proc(MarkProc proc, unsigned* index) {
+  std::lock_guard<std::mutex> g(g_mark_proc_lock);
+  const unsigned n = g_mark_proc_count.load(std::memory_order_relaxed);
+  if (n == kMaxMarkProcs) return false;
+  g_mark_procs[n] = proc;
+  g_mark_proc_count.store(n + 1, std::memory_order_release);
+  *index = n;
+  return true;
+}
+
+namespace {
+Worker& callback_worker() { return tls_worker != nullptr ? *tls_worker : main_worker(); }
+}  // namespace
+
+void mark_from_callback(std::uintptr_t p) { callback_worker().mark(p, 0, RootKind::kExplicit); }
+
+void push_range_from_callback(std::uintptr_t begin, std::uintptr_t end) {
+  const std::uintptr_t b = (begin + 7) & ~std::uintptr_t{7};
+  if (end <= b) return;
+  callback_worker().push({b, end & ~std::uintptr_t{7}, nullptr, b, RootKind::kExplicit});
 }
 
 void mark_after_fork() {
@@ -518,7 +630,8 @@ void mark_root_objects(MSpan* s) {
 bool set_mark_at(std::uintptr_t p) {
   ObjectRef o;
   if (!locate(p, &o)) return false;
-  main_worker().mark_slot(o.span, o.slot, o.base, o.size, p, RootKind::kExplicit, /*scan=*/false);
+  Worker& w = tls_worker != nullptr ? *tls_worker : main_worker();
+  w.mark_slot(o.span, o.slot, o.base, o.size, p, RootKind::kExplicit, /*scan=*/false);
   return true;
 }
 

@@ -31,6 +31,42 @@ namespace mgc::internal {
 
 struct MSpan;
 
+// Mark descriptors in Boehm's encoding (see heap/kinds.hpp).
+inline constexpr std::uintptr_t kDescriptorTags = 3;
+inline constexpr std::uintptr_t kDescriptorLength = 0;
+inline constexpr std::uintptr_t kDescriptorBitmap = 1;
+inline constexpr std::uintptr_t kDescriptorProc = 2;
+inline constexpr std::uintptr_t kDescriptorPerObject = 3;
+inline constexpr std::uintptr_t kPerObjectBias = 0x10;
+
+// What a mark procedure pushes (Boehm's struct GC_ms_entry): a start
+// address and the descriptor to scan it with.
+struct MarkStackEntry {
+  std::uintptr_t start;
+  std::uintptr_t descr;
+};
+
+// A mark procedure (Boehm's GC_mark_proc): called on a mark thread for an
+// object whose descriptor names it; pushes entries above top (never at or
+// past limit) and returns the new top. Called with the world stopped, on
+// any mark thread, possibly on several at once: it must not allocate, take
+// a lock a stopped thread may hold, or call into the collector except
+// mark_from_callback and push_range_from_callback (Boehm's
+// GC_mark_and_push and GC_push_all).
+using MarkProc = MarkStackEntry* (*)(std::uintptr_t* object, MarkStackEntry* top, MarkStackEntry* limit,
+                                     std::uintptr_t env);
+inline constexpr unsigned kMaxMarkProcs = 64;
+inline constexpr unsigned kFirstMarkProc = 8;  // below: reserved, as Boehm's
+// The index of proc in descriptors (bits 2..7), or false when all are
+// taken.
+bool register_mark_proc(MarkProc proc, unsigned* index);
+
+// From a mark procedure or a root-pushing callback, while a cycle marks:
+// mark the object holding p (if any) and queue it for scanning / queue
+// [begin, end) as conservative words, on the calling thread's worker.
+void mark_from_callback(std::uintptr_t p);
+void push_range_from_callback(std::uintptr_t begin, std::uintptr_t end);
+
 // Before the world stops: make sure nworkers - 1 helper threads exist.
 void mark_prepare(int nworkers);
 // In the child of fork(): no helper thread exists any more.

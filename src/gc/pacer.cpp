@@ -12,12 +12,17 @@ namespace {
 std::atomic<int> g_percent{100};
 std::atomic<std::int64_t> g_limit{kNoMemoryLimit};
 std::atomic<std::uint64_t> g_live{0};
+std::atomic<int> g_fill_permille{0};
 
 std::uint64_t compute_goal(std::uint64_t live) {
   const int pct = g_percent.load(std::memory_order_relaxed);
   std::uint64_t goal = UINT64_MAX;
   const auto p = static_cast<std::uint64_t>(pct);
   if (pct >= 0) goal = std::max(live + live / 100 * p + live % 100 * p / 100, kHeapMinimum);
+  const int fill = g_fill_permille.load(std::memory_order_relaxed);
+  const std::uint64_t committed = mheap().committed_bytes();
+  if (pct >= 0 && fill > 0 && committed > live)
+    goal = std::max(goal, live + (committed - live) / 1000 * static_cast<std::uint64_t>(fill));
   const std::int64_t limit = g_limit.load(std::memory_order_relaxed);
   if (limit != kNoMemoryLimit) {
     const std::uint64_t meta = meta_sys_bytes();
@@ -40,6 +45,11 @@ std::int64_t pacer_set_memory_limit(std::int64_t bytes) {
   const std::int64_t old = g_limit.exchange(bytes);
   g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
   return old;
+}
+
+void pacer_set_heap_fill(int fill_permille) {
+  g_fill_permille.store(fill_permille < 0 ? 0 : fill_permille, std::memory_order_relaxed);
+  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
 }
 
 int pacer_gc_percent() { return g_percent.load(std::memory_order_relaxed); }

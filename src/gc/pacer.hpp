@@ -22,7 +22,14 @@ namespace mgc::internal {
 inline constexpr std::uint64_t kHeapMinimum = std::uint64_t{4} << 20;
 inline constexpr std::int64_t kNoMemoryLimit = INT64_MAX;
 
-int pacer_set_gc_percent(int percent);              // returns the old value
+int pacer_set_gc_percent(int percent);  // returns the old value
+// Boehm's habit of using the heap it has (the Boehm face): the goal is at
+// least live + fill_permille/1000 of the committed bytes the last mark
+// left free, so a heap grown by a peak is used before the next cycle.
+// Bounded: free slots stranded in other size classes count in that free
+// space, but with a fill under 1 the heap converges. 0 (the default) is
+// Go's rule alone.
+void pacer_set_heap_fill(int fill_permille);
 std::int64_t pacer_set_memory_limit(std::int64_t);  // negative: no change; returns the old value
 int pacer_gc_percent();
 std::int64_t pacer_memory_limit();

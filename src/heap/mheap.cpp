@@ -62,6 +62,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);  // nothing to sweep
   publish(s);
   const std::size_t committed = pages_.committed_bytes();
+  committed_.store(committed, std::memory_order_relaxed);
   g.unlock();
   if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
   return s;
@@ -94,6 +95,7 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   large_.push(s);
   publish(s);
   const std::size_t committed = pages_.committed_bytes();
+  committed_.store(committed, std::memory_order_relaxed);
   g.unlock();
   if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
   return s;
@@ -182,6 +184,7 @@ bool MHeap::expand(std::size_t bytes) {
   std::unique_lock<std::mutex> g(lock_);
   const bool ok = pages_.expand((bytes + kPageSize - 1) / kPageSize);
   const std::size_t committed = pages_.committed_bytes();
+  committed_.store(committed, std::memory_order_relaxed);
   g.unlock();
   if (ok && growth_hook_ != nullptr) growth_hook_(committed);
   return ok;

@@ -70,6 +70,9 @@ class MHeap {
   void set_growth_hook(void (*hook)(std::size_t committed_bytes)) { growth_hook_ = hook; }
   // The address range of every arena (empty: lo >= hi). No lock.
   void bounds(std::uintptr_t* lo, std::uintptr_t* hi) const { arenas_.bounds(lo, hi); }
+  // Committed bytes (page_stats' figure) without the heap lock: the pacer
+  // reads it with the world stopped, when the collector holds that lock.
+  std::size_t committed_bytes() const { return committed_.load(std::memory_order_relaxed); }
 
   // Sweep every large span the last mark did not reach: unmarked ones are
   // freed (their pages return), marked ones have their mark cleared.
@@ -116,6 +119,7 @@ class MHeap {
   std::size_t root_spans_ = 0;
   std::atomic<std::uint64_t> live_{0};
   std::atomic<std::uint64_t> total_{0};
+  std::atomic<std::size_t> committed_{0};  // pages_'s committed bytes, heap lock to write
   void (*growth_hook_)(std::size_t) = nullptr;
 };
 

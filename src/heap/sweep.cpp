@@ -2,6 +2,7 @@
 
 #include <bit>
 
+#include "heap/kinds.hpp"
 #include "heap/mcentral.hpp"
 
 namespace mgc::internal {
@@ -58,6 +59,14 @@ std::size_t sweep_small_span(MSpan* s) {
           tiny_objects += popcount64(static_cast<std::uint16_t>(t->alloc_mask[b] & ~gone));
           t->reset(b);
         }
+      }
+    }
+    if (scan_mode(s->kind) == ScanMode::kCustom && kind_record(s->kind).clear) {
+      // Kinds that promise cleared free objects (their mark procedures may
+      // meet one through a stale reference).
+      for (std::uint64_t d = dead; d != 0; d &= d - 1) {
+        const std::size_t i = w * 64 + static_cast<std::size_t>(std::countr_zero(d));
+        __builtin_memset(reinterpret_cast<void*>(s->slot_address(i)), 0, s->elem_size);
       }
     }
     s->alloc_bits[w].store(alloc & marks, std::memory_order_relaxed);

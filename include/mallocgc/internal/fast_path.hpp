@@ -93,16 +93,17 @@ void* alloc_aligned(std::size_t size, std::size_t align, Kind kind);
   if constexpr (kDebugMalloc) debug_malloc_enter(tls_cache);
 }
 
-template <Kind K>
-[[gnu::always_inline]] inline void* small_alloc(std::size_t size) {
+// One object of 1..kMaxInlineZero bytes of kind (noscan, conservative, a
+// root kind or a run-time one; constant-folded when kind is a constant).
+[[gnu::always_inline]] inline void* small_alloc(std::size_t size, Kind kind) {
   const int cls = size_to_class(size);
-  const int spc = span_class(cls, K);
+  const int spc = span_class(cls, kind);
   const std::size_t elem = kClassToSize[cls];
   CacheFront* c = tls_cache;
   if constexpr (kDebugMalloc) debug_malloc_enter(c);
   void* p;
   std::size_t slot;
-  if (!next_free_fast(c, spc, elem, &p, &slot)) return alloc_slow(size, K);
+  if (!next_free_fast(c, spc, elem, &p, &slot)) return alloc_slow(size, kind);
   zero_object(p, elem);
   if constexpr (kDebugMalloc) debug_malloc_exit(c, spc);
   return p;
@@ -152,6 +153,16 @@ template <Kind K>
   return p;
 }
 
+// Allocate size bytes of a kind known at run time that is neither typed
+// nor tiny (noscan objects take no tiny block here).
+[[gnu::always_inline]] inline void* alloc_of_kind(std::size_t size, Kind kind) {
+  if (size > kMaxInlineZero) {
+    debug_enter_slow();
+    return alloc_slow(size, kind);
+  }
+  return small_alloc(size == 0 ? 1 : size, kind);
+}
+
 // Allocate size bytes of kind K (not typed): the tiny allocator for noscan
 // objects under 16 bytes, the inline fast path up to kMaxInlineZero, the
 // slow path above. Size 0 allocates 1 byte.
@@ -161,11 +172,7 @@ template <Kind K>
   if constexpr (K == Kind::kNoscan) {
     if (size < kTinySize) return tiny_alloc(size == 0 ? 1 : size);
   }
-  if (size > kMaxInlineZero) {
-    debug_enter_slow();
-    return alloc_slow(size, K);
-  }
-  return small_alloc<K>(size == 0 ? 1 : size);
+  return alloc_of_kind(size, K);
 }
 
 [[gnu::always_inline]] inline void* typed_alloc(const TypeInfo* info, int spc, std::size_t elem) {

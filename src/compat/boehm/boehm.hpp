@@ -68,6 +68,10 @@ void* out_of_memory(std::size_t requested, Attempt&& attempt) {
 bool object_extent(const void* p, void** base, std::size_t* size);
 // Boehm's kind number of the object at base (GC_I_PTRFREE...).
 int boehm_kind_of(const void* base);
+// Boehm's kind numbers and the core's kinds: 0..3 as Boehm has them,
+// program-defined kinds from 4 on.
+int boehm_number_of(Kind kind);
+bool kind_of_number(int number, Kind* out);
 
 // Warnings through the program's warn proc (Boehm's WARN): msg is a printf
 // format with at most one conversion, taking arg.

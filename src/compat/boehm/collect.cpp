@@ -287,6 +287,10 @@ void do_init() {
   g_extra_bytes = GC_all_interior_pointers != 0 ? 1 : 0;
   g_gogc_from_environment = std::getenv("MALLOCGC_GOGC") != nullptr;
   apply_divisor();
+  // Boehm collects when its heap is full, not before: it uses the room a
+  // peak left (three quarters of it here, which keeps the heap bounded when
+  // free slots are stranded in size classes no longer used).
+  pacer_set_heap_fill(750);
   if (g_markers_requested != 0) {
     GcConfig c = gc_config();
     c.mark_threads = static_cast<int>(g_markers_requested);

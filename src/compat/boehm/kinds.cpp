@@ -8,6 +8,9 @@
 // turns them into allocation bits): GC_is_marked then says whether the
 // object is allocated, and setting or clearing a mark does nothing, as
 // Boehm's next full collection would clear it anyway.
+#include "heap/kinds.hpp"
+
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -21,6 +24,9 @@ namespace mgc::internal::boehm {
 namespace {
 
 GC_describe_type_fn g_describe[256];
+// Boehm's free list arrays: one entry per granule count up to its largest
+// small object.
+constexpr std::size_t kFreeListEntries = 129;
 
 struct Found {
   void* base;
@@ -78,8 +84,10 @@ void GC_clear_mark_bit(const void* p) {
   if (gc_marking()) clear_mark_at(reinterpret_cast<std::uintptr_t>(p));
 }
 
+// The object goes on the calling mark thread's own queue, not on the
+// procedure's stack: msp comes back unchanged.
 struct GC_ms_entry* GC_mark_and_push(void* obj, struct GC_ms_entry* msp, struct GC_ms_entry*, void**) {
-  if (gc_marking()) mark_object_at(reinterpret_cast<std::uintptr_t>(obj), RootKind::kExplicit);
+  if (gc_marking()) mark_from_callback(reinterpret_cast<std::uintptr_t>(obj));
   return msp;
 }
 
@@ -152,15 +160,38 @@ void GC_register_disclaim_proc(int kind, GC_disclaim_proc, int) {
   fatal("GC_register_disclaim_proc(%d): reclaim-time procedures of object kinds come with issue 9", kind);
 }
 
-void** GC_new_free_list(void) { fatal("GC_new_free_list: object kinds defined by the program come with issue 9"); }
-void** GC_new_free_list_inner(void) { return GC_new_free_list(); }
-unsigned GC_new_kind(void**, GC_word, int, int) {
-  fatal("GC_new_kind: object kinds defined by the program come with issue 9");
+// Boehm hands its free lists to the kind; here the kind's objects live in
+// span classes of their own and the list is never used by the collector
+// (a program may keep what GC_generic_malloc_many gives it there).
+void** GC_new_free_list(void) {
+  ensure_init();
+  auto* fl = static_cast<void**>(std::calloc(kFreeListEntries, sizeof(void*)));
+  if (fl == nullptr) fatal("GC_new_free_list: out of memory");
+  return fl;
 }
+
+void** GC_new_free_list_inner(void) { return GC_new_free_list(); }
+
+unsigned GC_new_kind(void**, GC_word descriptor, int add_size, int clear) {
+  ensure_init();
+  Kind kind;
+  if (!register_kind({descriptor, add_size != 0, clear != 0}, &kind))
+    fatal("GC_new_kind: all %d object kinds a program may define are taken", kMaxCustomKinds);
+  return static_cast<unsigned>(boehm_number_of(kind));
+}
+
 unsigned GC_new_kind_inner(void** fl, GC_word d, int add_size, int clear) {
   return GC_new_kind(fl, d, add_size, clear);
 }
-unsigned GC_new_proc(GC_mark_proc) { fatal("GC_new_proc: mark procedures come with issue 9"); }
-unsigned GC_new_proc_inner(GC_mark_proc p) { return GC_new_proc(p); }
+
+unsigned GC_new_proc(GC_mark_proc proc) {
+  ensure_init();
+  unsigned index;
+  if (!register_mark_proc(reinterpret_cast<MarkProc>(proc), &index))
+    fatal("GC_new_proc: all %u mark procedures are taken", kMaxMarkProcs - kFirstMarkProc);
+  return index;
+}
+
+unsigned GC_new_proc_inner(GC_mark_proc proc) { return GC_new_proc(proc); }
 
 }  // extern "C"

@@ -13,6 +13,7 @@
 #include "compat/boehm/boehm.hpp"
 #include "gc/collector.hpp"
 #include "gc/threads.hpp"
+#include "heap/kinds.hpp"
 #include "heap/mheap.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
@@ -30,14 +31,15 @@ void* core_alloc(std::size_t n, Kind kind) {
   switch (kind) {
     case Kind::kNoscan:
       return alloc_kind<Kind::kNoscan>(n);
-    case Kind::kUncollectable:
-      return alloc_kind<Kind::kUncollectable>(n);
-    case Kind::kAtomicUncollectable:
-      return alloc_kind<Kind::kAtomicUncollectable>(n);
-    default:
+    case Kind::kConservative:
       return alloc_kind<Kind::kConservative>(n);
+    default:
+      return alloc_of_kind(n, kind);
   }
 }
+
+// Program-defined kinds get Boehm numbers from 4 on.
+constexpr int kFirstProgramKind = 4;
 
 bool uncollectable(Kind kind) { return kind == Kind::kUncollectable || kind == Kind::kAtomicUncollectable; }
 
@@ -47,26 +49,6 @@ std::size_t request_bytes(std::size_t size, Kind kind) { return uncollectable(ki
 
 void count_uncollectable(std::size_t bytes, Kind kind) {
   if (uncollectable(kind)) __atomic_fetch_add(&GC_non_gc_bytes, bytes, __ATOMIC_RELAXED);
-}
-
-// Boehm's kind numbers and the core's kinds.
-bool kind_of_number(int k, Kind* out) {
-  switch (k) {
-    case GC_I_PTRFREE:
-      *out = Kind::kNoscan;
-      return true;
-    case GC_I_NORMAL:
-      *out = Kind::kConservative;
-      return true;
-    case GC_I_UNCOLLECTABLE:
-      *out = Kind::kUncollectable;
-      return true;
-    case GC_I_AUNCOLLECTABLE:
-      *out = Kind::kAtomicUncollectable;
-      return true;
-    default:
-      return false;
-  }
 }
 
 Kind kind_or_fatal(int k, const char* what) {
@@ -98,10 +80,8 @@ bool object_extent(const void* p, void** base, std::size_t* size) {
   return true;
 }
 
-int boehm_kind_of(const void* base) {
-  MSpan* s = mheap().span_of(reinterpret_cast<std::uintptr_t>(base));
-  if (s == nullptr) return -1;
-  switch (s->kind) {
+int boehm_number_of(Kind kind) {
+  switch (kind) {
     case Kind::kNoscan:
     case Kind::kTiny:
       return GC_I_PTRFREE;
@@ -109,9 +89,38 @@ int boehm_kind_of(const void* base) {
       return GC_I_UNCOLLECTABLE;
     case Kind::kAtomicUncollectable:
       return GC_I_AUNCOLLECTABLE;
-    default:
+    case Kind::kConservative:
+    case Kind::kTyped:
       return GC_I_NORMAL;
+    default:
+      return kFirstProgramKind + static_cast<int>(kind) - static_cast<int>(Kind::kFirstCustom);
   }
+}
+
+bool kind_of_number(int k, Kind* out) {
+  switch (k) {
+    case GC_I_PTRFREE:
+      *out = Kind::kNoscan;
+      return true;
+    case GC_I_NORMAL:
+      *out = Kind::kConservative;
+      return true;
+    case GC_I_UNCOLLECTABLE:
+      *out = Kind::kUncollectable;
+      return true;
+    case GC_I_AUNCOLLECTABLE:
+      *out = Kind::kAtomicUncollectable;
+      return true;
+    default:
+      if (k < kFirstProgramKind || k - kFirstProgramKind >= custom_kinds()) return false;
+      *out = static_cast<Kind>(static_cast<int>(Kind::kFirstCustom) + k - kFirstProgramKind);
+      return true;
+  }
+}
+
+int boehm_kind_of(const void* base) {
+  MSpan* s = mheap().span_of(reinterpret_cast<std::uintptr_t>(base));
+  return s == nullptr ? -1 : boehm_number_of(s->kind);
 }
 
 }  // namespace mgc::internal::boehm
@@ -203,9 +212,10 @@ void GC_free(void* p) {
   std::size_t size;
   // Bookkeeping first; mgc::free checks p (and aborts on a bad pointer).
   if (object_extent(p, &base, &size) && base == p) {
-    const int k = boehm_kind_of(p);
-    if (k == GC_I_UNCOLLECTABLE || k == GC_I_AUNCOLLECTABLE)
-      __atomic_fetch_sub(&GC_non_gc_bytes, size, __ATOMIC_RELAXED);
+    const Kind kind = mheap().span_of(reinterpret_cast<std::uintptr_t>(p))->kind;
+    if (uncollectable(kind)) __atomic_fetch_sub(&GC_non_gc_bytes, size, __ATOMIC_RELAXED);
+    // A kind that promises cleared free objects (see heap/kinds.hpp).
+    if (scan_mode(kind) == ScanMode::kCustom && kind_record(kind).clear) std::memset(p, 0, size);
     g_freed_since_gc.fetch_add(size, std::memory_order_relaxed);
   }
   mgc::free(p);
@@ -221,11 +231,10 @@ void* GC_realloc(void* p, size_t size) {
   std::size_t old_size;
   if (!object_extent(p, &base, &old_size) || base != p)
     fatal("GC_realloc(%p): not the start of an object of this heap", p);
-  const int k = boehm_kind_of(p);
-  const Kind kind = k == GC_I_PTRFREE          ? Kind::kNoscan
-                    : k == GC_I_UNCOLLECTABLE  ? Kind::kUncollectable
-                    : k == GC_I_AUNCOLLECTABLE ? Kind::kAtomicUncollectable
-                                               : Kind::kConservative;
+  // Typed objects come back conservative: their layout was for the old
+  // size.
+  Kind kind = Kind::kConservative;
+  kind_of_number(boehm_kind_of(p), &kind);
   // In place when it fits and does not waste more than half (Boehm's rule);
   // the rest is cleared so that stale words are not taken for pointers.
   const std::size_t need = request_bytes(size, kind);

@@ -28,7 +28,7 @@ bool segment_filter(const char* name, std::uintptr_t begin, std::size_t size) {
 
 void push_range(void* bottom, void* top) {
   if (!gc_marking() || bottom == nullptr || top <= bottom) return;
-  mark_root({reinterpret_cast<std::uintptr_t>(bottom), reinterpret_cast<std::uintptr_t>(top), RootKind::kExplicit});
+  push_range_from_callback(reinterpret_cast<std::uintptr_t>(bottom), reinterpret_cast<std::uintptr_t>(top));
 }
 
 }  // namespace

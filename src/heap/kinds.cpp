@@ -1,0 +1,37 @@
+#include "heap/kinds.hpp"
+
+#include <atomic>
+#include <mutex>
+
+#include "os/fatal.hpp"
+
+namespace mgc::internal {
+namespace {
+
+KindRecord g_kinds[kMaxCustomKinds];
+// Published after a record is written: readers of a kind got it from
+// register_kind (or from a span made with it), after the release.
+std::atomic<int> g_count{0};
+std::mutex g_lock;
+
+}  // namespace
+
+bool register_kind(const KindRecord& r, Kind* out) {
+  std::lock_guard<std::mutex> g(g_lock);
+  const int n = g_count.load(std::memory_order_relaxed);
+  if (n == kMaxCustomKinds) return false;
+  g_kinds[n] = r;
+  g_count.store(n + 1, std::memory_order_release);
+  *out = static_cast<Kind>(static_cast<int>(Kind::kFirstCustom) + n);
+  return true;
+}
+
+const KindRecord& kind_record(Kind k) {
+  const int i = static_cast<int>(k) - static_cast<int>(Kind::kFirstCustom);
+  if (i < 0 || i >= g_count.load(std::memory_order_acquire)) fatal("kind %d was never registered", static_cast<int>(k));
+  return g_kinds[i];
+}
+
+int custom_kinds() { return g_count.load(std::memory_order_acquire); }
+
+}  // namespace mgc::internal

@@ -1,0 +1,50 @@
+// Object kinds defined at run time (Boehm's GC_new_kind): what the
+// collector does with an object of such a kind, by a mark descriptor in
+// Boehm's encoding (gc_mark.h), which the mark loop interprets:
+//   low two bits 0 (GC_DS_LENGTH)    the first d bytes may hold pointers;
+//                1 (GC_DS_BITMAP)    a bitmap of up to 62 words, the top
+//                                    bit for word 0;
+//                2 (GC_DS_PROC)      a mark procedure (index in bits 2..7,
+//                                    an environment above) pushes what the
+//                                    object reaches;
+//                3 (GC_DS_PER_OBJECT) the real descriptor is in the object,
+//                                    or in what its first word points to.
+// With add_size, an object's size in bytes is added to the kind's
+// descriptor (a length descriptor of 0 then means "all of it"). With
+// clear, the object's memory is zero whenever it is not allocated (the
+// sweep clears dead slots): Boehm promises mark procedures that an object
+// on a free list is cleared, and a conservative reference can reach a
+// slot a thread's cache holds but has not handed out yet.
+//
+// Owns: the kind table. Kinds are registered once and live for the
+// process; registering takes a lock, reading does not.
+#pragma once
+
+#include <cstdint>
+
+#include "mallocgc/internal/cache_front.hpp"
+
+namespace mgc::internal {
+
+struct KindRecord {
+  std::uintptr_t descriptor = 0;
+  bool add_size = false;
+  bool clear = false;
+};
+
+inline constexpr int kMaxCustomKinds = kNumKinds - static_cast<int>(Kind::kFirstCustom);
+
+// A new kind, or false (*out untouched) when all are taken.
+bool register_kind(const KindRecord& r, Kind* out);
+// The record of a kind from register_kind (others have none).
+const KindRecord& kind_record(Kind k);
+// Kinds registered so far.
+int custom_kinds();
+
+// The descriptor the collector uses for an object of kind k and size bytes.
+inline std::uintptr_t kind_descriptor(Kind k, std::uintptr_t size) {
+  const KindRecord& r = kind_record(k);
+  return r.add_size ? r.descriptor + size : r.descriptor;
+}
+
+}  // namespace mgc::internal
