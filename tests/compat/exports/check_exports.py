@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Compare the dynamic symbols libgc.so.1 exports with Boehm GC 8.2's.
+
+libgc-8.2-exports.tsv beside this file lists every GC_ symbol Debian's
+libgc.so.1 (Boehm GC 8.2.2) exports, with its kind (func or data), whether
+a public header declares it and which Debian programs import it. The
+library under test must export exactly those symbols, each of the same
+kind (a program compiled against Boehm's headers reads a data symbol as a
+variable), and nothing else of its own: the core's C++ symbols stay inside.
+
+Usage: check_exports.py --nm NM LIBRARY
+Exit status 0 when they match; otherwise every difference is printed.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+# nm's type letters of defined dynamic symbols, by Boehm's two kinds.
+KIND_OF_TYPE = {"T": "func", "W": "func", "i": "func",
+                "D": "data", "B": "data", "R": "data", "V": "data", "u": "data"}
+
+
+def expected_symbols(tsv):
+    symbols = {}
+    with open(tsv, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        if header[:2] != ["symbol", "kind"]:
+            sys.exit(f"{tsv}: unexpected header {header}")
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) >= 2:
+                symbols[fields[0]] = fields[1]
+    return symbols
+
+
+def exported_symbols(nm, library):
+    out = subprocess.run([nm, "-D", "--defined-only", library], check=True,
+                         capture_output=True, text=True).stdout
+    symbols = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        _, letter, name = parts
+        symbols[name] = KIND_OF_TYPE.get(letter, f"unknown type {letter}")
+    return symbols
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nm", default="nm")
+    parser.add_argument("library")
+    args = parser.parse_args()
+    tsv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libgc-8.2-exports.tsv")
+    want = expected_symbols(tsv)
+    have = exported_symbols(args.nm, args.library)
+    problems = []
+    for name in sorted(want):
+        if name not in have:
+            problems.append(f"missing: {name} ({want[name]})")
+        elif have[name] != want[name]:
+            problems.append(f"wrong kind: {name} is {have[name]}, Boehm's is {want[name]}")
+    for name in sorted(have):
+        if name not in want:
+            problems.append(f"exported but not Boehm's: {name} ({have[name]})")
+    functions = sum(1 for k in want.values() if k == "func")
+    print(f"{len(want)} symbols expected ({functions} functions, {len(want) - functions} data), "
+          f"{len(have)} exported by {args.library}")
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} difference(s)")
+        return 1
+    print("the exported symbol set and kinds match Boehm GC 8.2.2's")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
