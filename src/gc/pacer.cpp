@@ -13,12 +13,14 @@ std::atomic<int> g_percent{100};
 std::atomic<std::int64_t> g_limit{kNoMemoryLimit};
 std::atomic<std::uint64_t> g_live{0};
 std::atomic<int> g_fill_permille{0};
+std::atomic<std::uint64_t> g_min_goal{kHeapMinimum};
 
 std::uint64_t compute_goal(std::uint64_t live) {
   const int pct = g_percent.load(std::memory_order_relaxed);
   std::uint64_t goal = UINT64_MAX;
   const auto p = static_cast<std::uint64_t>(pct);
-  if (pct >= 0) goal = std::max(live + live / 100 * p + live % 100 * p / 100, kHeapMinimum);
+  if (pct >= 0)
+    goal = std::max(live + live / 100 * p + live % 100 * p / 100, g_min_goal.load(std::memory_order_relaxed));
   const int fill = g_fill_permille.load(std::memory_order_relaxed);
   const std::uint64_t committed = mheap().committed_bytes();
   if (pct >= 0 && fill > 0 && committed > live)
@@ -52,6 +54,11 @@ void pacer_set_heap_fill(int fill_permille) {
   g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
 }
 
+void pacer_set_min_goal(std::uint64_t bytes) {
+  g_min_goal.store(bytes, std::memory_order_relaxed);
+  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
+}
+
 int pacer_gc_percent() { return g_percent.load(std::memory_order_relaxed); }
 std::int64_t pacer_memory_limit() { return g_limit.load(std::memory_order_relaxed); }
 
@@ -62,7 +69,7 @@ void pacer_end_cycle(std::uint64_t live) {
 
 void pacer_defer() {
   const std::uint64_t live = mheap().live();
-  g_heap_goal.store(live + std::max(live / 4, kHeapMinimum), std::memory_order_relaxed);
+  g_heap_goal.store(live + std::max(live / 4, g_min_goal.load(std::memory_order_relaxed)), std::memory_order_relaxed);
 }
 
 void pacer_recompute() { g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed); }

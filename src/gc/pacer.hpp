@@ -30,6 +30,10 @@ int pacer_set_gc_percent(int percent);  // returns the old value
 // space, but with a fill under 1 the heap converges. 0 (the default) is
 // Go's rule alone.
 void pacer_set_heap_fill(int fill_permille);
+// The smallest goal (kHeapMinimum, Go's 4 MiB, unless set): a program
+// whose live heap is tiny still allocates this much between cycles. The
+// Boehm face lowers it, as Boehm's first collections come early.
+void pacer_set_min_goal(std::uint64_t bytes);
 std::int64_t pacer_set_memory_limit(std::int64_t);  // negative: no change; returns the old value
 int pacer_gc_percent();
 std::int64_t pacer_memory_limit();

@@ -108,6 +108,11 @@ PageChunk* PageAlloc::chunk_of(std::uintptr_t addr) const {
   return nullptr;
 }
 
+void PageAlloc::advise(std::uintptr_t base, std::size_t npages) const {
+  if (huge_pages_ && committed_pages_ * kPageSize >= kHugePagesFrom)
+    os::advise_huge_pages(reinterpret_cast<void*>(base), npages * kPageSize);
+}
+
 std::size_t PageAlloc::within_limit(std::size_t want, std::size_t need) const {
   if (limit_pages_ == 0 || committed_pages_ + want <= limit_pages_) return want;
   if (committed_pages_ + need > limit_pages_) return 0;
@@ -135,6 +140,7 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
       if (want == 0) return false;  // the limit refuses
     }
     if (!os::commit(reinterpret_cast<void*>(c->base + c->committed * kPageSize), want * kPageSize)) return false;
+    advise(c->base + c->committed * kPageSize, want);
     set_range(c->free_bits, c->committed, want, true);
     const std::size_t guard = guard_ && c->committed == 0 ? 1 : 0;
     if (guard) set_range(c->free_bits, 0, 1, false);
@@ -169,7 +175,6 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   }
   if (c->free_bits == nullptr || c->dirty_bits == nullptr) return false;
   if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
-  if (huge_pages_) os::advise_huge_pages(mem, chunk_pages * kPageSize);
   std::size_t want = (step + guard + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages;
   if (want > chunk_pages) want = chunk_pages;
   want = std::max(within_limit(want - guard, npages), npages) + guard;
@@ -180,6 +185,7 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
     reserved_pages_ += chunk_pages;
     return false;
   }
+  advise(c->base, want);
   // With guard_, the chunk's first page never holds an object: its address
   // is the mapping's, which other code keeps (records of the mapping, the
   // end address of a thread stack mapped just below), and a conservative

@@ -27,6 +27,13 @@ namespace mgc::internal {
 inline constexpr std::size_t kHugePageSize = std::size_t{2} << 20;
 inline constexpr std::size_t kMinGrowthPages = kHugePageSize / kPageSize;
 
+// Transparent huge pages only for what is committed beyond this: a 2 MiB
+// page becomes resident as a whole at its first touch, which costs a small
+// heap (most of Boehm's programs: w3m's is a few MiB) more than its speed
+// is worth, while a large heap grows three times faster with them (see
+// runtime/options.hpp).
+inline constexpr std::size_t kHugePagesFrom = std::size_t{32} << 20;
+
 struct PageChunk {
   std::uintptr_t base = 0;
   std::size_t npages = 0;               // reserved pages (whole arenas)
@@ -50,7 +57,8 @@ class PageAlloc {
   // Return the run [base, base + npages pages) to the free pool.
   void free(std::uintptr_t base, std::size_t npages);
 
-  // Use transparent huge pages for new chunks (MADV_HUGEPAGE).
+  // Use transparent huge pages (MADV_HUGEPAGE) for memory committed once
+  // the heap has kHugePagesFrom bytes.
   void set_huge_pages(bool on) { huge_pages_ = on; }
 
   // A hard limit on committed bytes (Boehm's GC_set_max_heap_size): growth
@@ -82,6 +90,8 @@ class PageAlloc {
   // Pages that growth by want may commit under the limit: want, fewer (at
   // least need), or 0 when even need would pass it.
   std::size_t within_limit(std::size_t want, std::size_t need) const;
+  // Heap lock held: the pages [base, base + npages) were just committed.
+  void advise(std::uintptr_t base, std::size_t npages) const;
   PageChunk* chunk_of(std::uintptr_t addr) const;
 
   ArenaMap* arenas_;

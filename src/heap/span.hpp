@@ -141,11 +141,13 @@ struct MSpan {
   // Objects of the span that have a finalizer or weak references: free()
   // must drop those, so it leaves its fast case when this is nonzero.
   std::atomic<std::uint32_t> specials{0};
+  // Here, in the first cache line's last free word: the record then takes
+  // 512 bytes, one metadata block of that size (520 took 1024).
+  std::atomic<std::uint32_t> sweep_gen{0};
 
   std::atomic<std::uint64_t> alloc_bits[kBitmapWords];
   std::atomic<std::uint64_t> pending_free[kBitmapWords];
   std::atomic<std::uint64_t> gc_bits[kBitmapWords];
-  std::atomic<std::uint32_t> sweep_gen{0};
   // gccheckmark's second set of mark bits while it runs, else nullptr.
   std::atomic<std::uint64_t>* check_bits = nullptr;
 
@@ -193,6 +195,8 @@ struct MSpan {
   // message when the span's fields disagree. Owner or lock holder only.
   void check() const;
 };
+
+static_assert(sizeof(MSpan) <= 512, "a span record is a 512-byte metadata block");
 
 // An intrusive doubly linked list of spans. The owner's lock protects it.
 struct SpanList {
