@@ -16,6 +16,9 @@ Runs, from <build dir> (bench/CMakeLists.txt builds them):
   bench_pairs_<peer>    glibc, mimalloc, jemalloc, tcmalloc: Pair/<size>
   bench_heap_growth     mallocgc growing a fresh heap, MALLOCGC_HUGEPAGES=0 and 1
   bench_page_touch      the same touch pattern on plain mmap'd memory
+  boehm/libgc.so.1      mallocgc's Boehm-compatible library: the Debian
+                        programs of tests/compat/programs (run_workload.py
+                        --bench) on it and on the system's Boehm GC
 
 and prints the medians of several repetitions side by side, with ratios,
 as markdown on stdout; the same text goes to <build dir>/bench_table.md.
@@ -32,6 +35,9 @@ Environment:
                         taken (3: binary-trees takes 10-40 s a run here)
   BENCH_TREES_DEPTH     binary-trees depth (21)
   BENCH_GO              the go command (default /usr/lib/go-1.19/bin/go, then go on PATH)
+  BENCH_PROGRAM_RUNS    runs of each Debian program workload per library (3)
+  BENCH_PROGRAM_SCALE   their size, test or bench (bench)
+  BENCH_PROGRAMS        a comma-separated subset of the workloads (all)
 
 Standard library only.
 """
@@ -348,6 +354,63 @@ def run_growth(report, exe, args, env_extra, reps):
     return {k: statistics.median(r[k] for r in rows) for k in ("ms_per_mib", "ns_per_16b", "anon_huge_mib")}, None
 
 
+PROGRAM_RUNNER = REPO / "tests" / "compat" / "programs" / "run_workload.py"
+
+
+def run_programs(report, build, runs, scale, only):
+    """The Debian programs on both libraries: {workload: bench JSON}."""
+    libdir = build / "boehm"
+    if not (libdir / "libgc.so.1").exists():
+        report.notes.append(f"**mallocgc: {libdir}/libgc.so.1 is not built.**")
+        report.failed = True
+        return {}
+    rc, stdout, _ = run(report, [sys.executable, str(PROGRAM_RUNNER), "--list"], timeout=60)
+    if rc != 0:
+        report.notes.append("tests/compat/programs/run_workload.py --list failed.")
+        return {}
+    names = stdout.split()
+    if only:
+        names = [n for n in names if n in only]
+    results = {}
+    for name in names:
+        log(f"program workload {name}")
+        rc, stdout, stderr = run(report, [sys.executable, str(PROGRAM_RUNNER), "--workload", name, "--ours",
+                                          str(libdir), "--bench", "--scale", scale, "--runs", str(runs)], timeout=3600)
+        if rc == 77:
+            results[name] = {"error": "program not installed"}
+            continue
+        line = last_line(stdout)
+        try:
+            results[name] = json.loads(line)
+        except ValueError:
+            results[name] = {"error": f"exit {rc}: {last_line(stderr) or line}"}
+        if rc != 0 and "error" not in results[name]:
+            results[name]["error"] = "outputs differ from the system library's"
+    return results
+
+
+def programs_section(programs, runs, scale):
+    out = ["## Debian programs on mallocgc's libgc.so.1", ""]
+    out.append("Each workload of `tests/compat/programs/run_workload.py` (what each does is listed there), run "
+               f"`--scale {scale}` on the system's Boehm GC 8.2.2 and on mallocgc's `libgc.so.1` "
+               f"(`LD_LIBRARY_PATH`), alternately, {runs} times each; medians of wall time and of peak RSS of the "
+               "workload's programs. Outputs are compared on every run. Ratio = mallocgc / Boehm.")
+    out.append("")
+    out.append("| workload | Boehm s | mallocgc s | ratio | Boehm MiB | mallocgc MiB | ratio | output |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|")
+    for name, r in programs.items():
+        if "system" not in r:
+            out.append(f"| {name} | | | | | | | {r.get('error', 'failed')} |")
+            continue
+        bw, mw = r["system"]["wall_s_median"], r["ours"]["wall_s_median"]
+        br, mr = r["system"]["maxrss_kib_median"] / 1024, r["ours"]["maxrss_kib_median"] / 1024
+        match = "same" if r.get("match") and "error" not in r else r.get("error", "differs")
+        out.append(f"| {name} | {bw:.2f} | {mw:.2f} | {fmt_ratio(mw, bw)} | {br:.1f} | {mr:.1f} | "
+                   f"{fmt_ratio(mr, br)} | {match} |")
+    out.append("")
+    return out
+
+
 def host_line(build):
     cpus = os.cpu_count()
     model = ""
@@ -497,6 +560,9 @@ def main(argv):
     heap_mib = env_int("BENCH_HEAP_MIB", 256)
     gc_reps = env_int("BENCH_GC_REPS", 3)
     trees_depth = env_int("BENCH_TREES_DEPTH", 21)
+    program_runs = env_int("BENCH_PROGRAM_RUNS", 3)
+    program_scale = os.environ.get("BENCH_PROGRAM_SCALE", "bench")
+    program_only = {n for n in os.environ.get("BENCH_PROGRAMS", "").split(",") if n}
     report = Report()
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()[0]
@@ -624,6 +690,12 @@ def main(argv):
             report.notes.append(f"{key}: the systems disagree on the check figure: "
                                 + ", ".join(f"{s} {r['check']}" for s, r in workloads[key].items()) + ".")
 
+    programs = run_programs(report, build, program_runs, program_scale, program_only)
+    for name, r in programs.items():
+        if r.get("error") and r["error"] != "program not installed":
+            report.failed = True
+            report.notes.append(f"**mallocgc's libgc.so.1, {name}: {r['error']}.**")
+
     # --- the report ----------------------------------------------------------
     load_after = os.getloadavg()[0]
     host, build_type = host_line(build)
@@ -702,6 +774,7 @@ def main(argv):
 
     out.extend(workload_section(workloads, workload_missing, trees_depth, gc_reps, go_label, boehm_label))
     out.extend(scaling_section(scaling, reps))
+    out.extend(programs_section(programs, program_runs, program_scale))
 
     if report.notes:
         out.append("## Missing or failed")
