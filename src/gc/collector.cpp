@@ -16,6 +16,7 @@
 #include "gc/specials.hpp"
 #include "gc/threads.hpp"
 #include "heap/arena.hpp"
+#include "heap/kinds.hpp"
 #include "heap/mcentral.hpp"
 #include "heap/meta_alloc.hpp"
 #include "heap/mheap.hpp"
@@ -156,10 +157,16 @@ void queue_roots(const GlobalsSnapshot& globals, std::uintptr_t self_sp) {
   for (const RootRange& g : globals.ranges) mark_root(g);
   for_each_explicit_root_locked([](const RootRange& r) { mark_root(r); });
   mark_finalizer_roots();
-  // Uncollectable objects: the heap is walked only when some exist.
-  if (mheap().has_root_spans())
-    mheap().for_each_span_locked([](MSpan* s) {
-      if (kind_is_root(s->kind)) mark_root_objects(s);
+  // Uncollectable objects, and kinds that mark from all their objects: the
+  // heap is walked only when some exist.
+  const bool from_all = any_kind_marks_from_all();
+  if (mheap().has_root_spans() || from_all)
+    mheap().for_each_span_locked([from_all](MSpan* s) {
+      if (kind_is_root(s->kind)) {
+        mark_root_objects(s);
+      } else if (from_all && scan_mode(s->kind) == ScanMode::kCustom && kind_record(s->kind).mark_from_all) {
+        mark_referents_of_span(s);
+      }
     });
   if (g_hooks.push_roots != nullptr) g_hooks.push_roots();
 }

@@ -627,6 +627,20 @@ void mark_root_objects(MSpan* s) {
   }
 }
 
+void mark_referents_of_span(MSpan* s) {
+  Worker& w = main_worker();
+  const auto push_object = [&](std::uintptr_t base, std::size_t size) {
+    w.push({base, kind_descriptor(s->kind, size), kDescriptor, base, RootKind::kExplicit});
+  };
+  if (s->is_large()) return push_object(s->base, s->large_size);
+  for (std::size_t word = 0; word < s->bitmap_words(); word++) {
+    std::uint64_t live = s->alloc_bits[word].load(std::memory_order_relaxed) &
+                         ~s->pending_free[word].load(std::memory_order_relaxed) & s->valid_mask(word);
+    for (; live != 0; live &= live - 1)
+      push_object(s->slot_address(word * 64 + static_cast<std::size_t>(__builtin_ctzll(live))), s->elem_size);
+  }
+}
+
 bool set_mark_at(std::uintptr_t p) {
   ObjectRef o;
   if (!locate(p, &o)) return false;

@@ -85,6 +85,9 @@ void mark_referents_of(std::uintptr_t p, bool exclude_self = false);
 // World stopped: mark every allocated object of s (a span of a root kind,
 // uncollectable objects) and queue it for scanning as its kind says.
 void mark_root_objects(MSpan* s);
+// World stopped: queue what every allocated object of s reaches, without
+// marking the objects (a kind whose disclaim procedure marks from all).
+void mark_referents_of_span(MSpan* s);
 // World stopped, during marking: set the mark of the object holding p
 // without scanning it (Boehm's GC_set_mark_bit from a root-pushing
 // callback); false when p is in no allocated object. clear_mark_at undoes

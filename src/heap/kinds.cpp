@@ -12,6 +12,7 @@ KindRecord g_kinds[kMaxCustomKinds];
 // Published after a record is written: readers of a kind got it from
 // register_kind (or from a span made with it), after the release.
 std::atomic<int> g_count{0};
+std::atomic<bool> g_marks_from_all{false};
 std::mutex g_lock;
 
 }  // namespace
@@ -33,5 +34,15 @@ const KindRecord& kind_record(Kind k) {
 }
 
 int custom_kinds() { return g_count.load(std::memory_order_acquire); }
+
+void set_kind_disclaim(Kind k, int (*disclaim)(void*), bool mark_from_all) {
+  std::lock_guard<std::mutex> g(g_lock);
+  KindRecord& r = const_cast<KindRecord&>(kind_record(k));
+  r.disclaim = disclaim;
+  r.mark_from_all = mark_from_all;
+  if (mark_from_all) g_marks_from_all.store(true, std::memory_order_release);
+}
+
+bool any_kind_marks_from_all() { return g_marks_from_all.load(std::memory_order_acquire); }
 
 }  // namespace mgc::internal

@@ -30,6 +30,14 @@ struct KindRecord {
   std::uintptr_t descriptor = 0;
   bool add_size = false;
   bool clear = false;
+  // Boehm's disclaim procedure: called by the sweep on each object of the
+  // kind it is about to reclaim (with a central list's lock held: it must
+  // not allocate); nonzero keeps the object for one more cycle. With
+  // mark_from_all, what every allocated object of the kind reaches is
+  // marked in every cycle, reachable or not, so that the procedure finds
+  // it intact.
+  int (*disclaim)(void* obj) = nullptr;
+  bool mark_from_all = false;
 };
 
 inline constexpr int kMaxCustomKinds = kNumKinds - static_cast<int>(Kind::kFirstCustom);
@@ -38,6 +46,10 @@ inline constexpr int kMaxCustomKinds = kNumKinds - static_cast<int>(Kind::kFirst
 bool register_kind(const KindRecord& r, Kind* out);
 // The record of a kind from register_kind (others have none).
 const KindRecord& kind_record(Kind k);
+// Set a kind's disclaim procedure (before objects of it are allocated).
+void set_kind_disclaim(Kind k, int (*disclaim)(void*), bool mark_from_all);
+// Does some kind mark from all its objects?
+bool any_kind_marks_from_all();
 // Kinds registered so far.
 int custom_kinds();
 

@@ -138,7 +138,8 @@ std::size_t MHeap::sweep_large() {
     for (MSpan* s = large_.first; s != nullptr;) {
       MSpan* next = s->next;
       if (s->sweep_gen.load(std::memory_order_relaxed) != gen) {
-        if (s->gc_bits[0].load(std::memory_order_relaxed) != 0) {
+        if (s->gc_bits[0].load(std::memory_order_relaxed) != 0 ||
+            (scan_mode(s->kind) == ScanMode::kCustom && disclaimed(s, 0, 1) != 0)) {
           s->gc_bits[0].store(0, std::memory_order_relaxed);
           s->sweep_gen.store(gen, std::memory_order_relaxed);
         } else {

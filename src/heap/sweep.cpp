@@ -15,6 +15,19 @@ constinit AllocCounters g_swept;
 
 AllocCounters& swept_counters() { return g_swept; }
 
+std::uint64_t disclaimed(MSpan* s, std::size_t w, std::uint64_t dead) {
+  const KindRecord& r = kind_record(s->kind);
+  if (r.disclaim == nullptr) return 0;
+  std::uint64_t kept = 0;
+  for (std::uint64_t d = dead; d != 0; d &= d - 1) {
+    const std::size_t b = static_cast<std::size_t>(std::countr_zero(d));
+    const std::size_t i = w * 64 + b;
+    const std::uintptr_t obj = s->is_large() ? s->base : s->slot_address(i);
+    if (r.disclaim(reinterpret_cast<void*>(obj)) != 0) kept |= std::uint64_t{1} << b;
+  }
+  return kept;
+}
+
 void advance_sweep_gen() { g_sweep_gen.fetch_add(2, std::memory_order_acq_rel); }
 
 std::size_t sweep_small_span(MSpan* s) {
@@ -27,7 +40,8 @@ std::size_t sweep_small_span(MSpan* s) {
   std::uint64_t tiny_objects = 0;
   for (std::size_t w = 0; w < s->bitmap_words(); w++) {
     const std::uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
-    const std::uint64_t marks = s->gc_bits[w].load(std::memory_order_relaxed);
+    std::uint64_t marks = s->gc_bits[w].load(std::memory_order_relaxed);
+    if ((alloc & ~marks) != 0 && scan_mode(s->kind) == ScanMode::kCustom) marks |= disclaimed(s, w, alloc & ~marks);
     const std::uint64_t dead = alloc & ~marks;
     if (marks != 0) s->gc_bits[w].store(0, std::memory_order_relaxed);
     if (dead == 0) continue;

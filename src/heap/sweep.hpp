@@ -33,6 +33,10 @@ void advance_sweep_gen();
 // the form of the allocation counters (nfree, tiny_frees, large_frees...).
 AllocCounters& swept_counters();
 
+// Of the dead slots of word w of s (a span of a kind with a disclaim
+// procedure), those the procedure keeps.
+std::uint64_t disclaimed(MSpan* s, std::size_t w, std::uint64_t dead);
+
 // Sweep small span s, which the caller may write (see above): merge its
 // pending frees, free every allocated slot the mark did not reach, clear
 // the marks, stamp the current generation. A no-op on a span already

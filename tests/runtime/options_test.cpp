@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "heap/page_alloc.hpp"
 #include "mallocgc/mallocgc.hpp"
 
 namespace {
@@ -108,14 +109,26 @@ std::optional<bool> huge_page_advice(const void* p) {
   fail("the heap's mapping is not in /proc/self/smaps");
 }
 
-// Allocate, then check the option in force and its effect on the arena.
+// Allocate, then check the option in force and its effect on the heap:
+// memory committed before the heap reaches kHugePagesFrom is never advised
+// (a small heap stays in 4 KiB pages), what comes after is when the option
+// is on.
 [[noreturn]] void check_huge_pages(bool expected) {
   void* p = mgc::alloc(16);
   if (p == nullptr) fail("allocation failed");
   if (mgc::internal::options().huge_pages != expected) fail("options().huge_pages is not as set");
-  const std::optional<bool> advised = huge_page_advice(p);
+  const std::optional<bool> first = huge_page_advice(p);
+  if (first && *first) fail("the first memory of a small heap advised MADV_HUGEPAGE");
+  void* big = nullptr;
+  for (std::size_t grown = 0; grown <= mgc::internal::kHugePagesFrom; grown += 4 << 20) {
+    big = mgc::alloc_noscan(4 << 20);
+    if (big == nullptr) fail("allocation failed");
+  }
+  // The object's last byte: its first pages may be free pages the heap
+  // had committed before (not advised), the rest come from the growth.
+  const std::optional<bool> advised = huge_page_advice(static_cast<char*>(big) + (4 << 20) - 1);
   if (advised && *advised != expected)
-    fail(expected ? "arena not advised MADV_HUGEPAGE" : "arena advised MADV_HUGEPAGE");
+    fail(expected ? "memory past kHugePagesFrom not advised MADV_HUGEPAGE" : "memory advised MADV_HUGEPAGE");
   std::_Exit(0);
 }
 

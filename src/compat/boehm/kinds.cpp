@@ -134,30 +134,45 @@ void* GC_gcj_malloc(size_t size, void* vtable) {
 
 void* GC_gcj_malloc_ignore_off_page(size_t size, void* vtable) { return GC_gcj_malloc(size, vtable); }
 
-// Objects with a finalization closure (gc_disclaim.h): the closure goes in
-// a word before the object, tagged with 1 as Boehm has it, and runs as a
-// no-order finalizer of the object. Unlike Boehm's disclaim procedures it
-// runs in an allocating thread (not during the sweep), and the object is
-// reclaimed one cycle later.
-void GC_init_finalized_malloc(void) { ensure_init(); }
+// Objects with a finalization closure (gc_disclaim.h), as Boehm does
+// them: a kind of their own, scanned conservatively, whose disclaim
+// procedure calls the closure (kept in the word before the object, tagged
+// with 1) as the sweep reclaims the object; what the objects reach is
+// marked from all of them, so the closure finds it intact.
+namespace {
+std::once_flag g_finalized_once;
+int g_finalized_kind = -1;
+
+int finalized_disclaim(void* obj) {
+  const GC_word tagged = *static_cast<GC_word*>(obj);
+  if ((tagged & 1) == 0) return 0;  // a cleared slot, never handed out
+  const auto* c = reinterpret_cast<const GC_finalizer_closure*>(tagged & ~GC_word{1});
+  c->proc(static_cast<GC_word*>(obj) + 1, c->cd);
+  return 0;
+}
+}  // namespace
+
+void GC_init_finalized_malloc(void) {
+  ensure_init();
+  std::call_once(g_finalized_once, [] {
+    g_finalized_kind = static_cast<int>(GC_new_kind(GC_new_free_list(), GC_DS_LENGTH, 1, 1));
+    GC_register_disclaim_proc(g_finalized_kind, finalized_disclaim, 1);
+  });
+}
 
 void* GC_finalized_malloc(size_t size, const struct GC_finalizer_closure* fc) {
-  auto* base = static_cast<GC_word*>(GC_malloc(size + sizeof(GC_word)));
+  GC_init_finalized_malloc();
+  auto* base = static_cast<GC_word*>(GC_generic_malloc(size + sizeof(GC_word), g_finalized_kind));
   if (base == nullptr) return nullptr;
   *base = reinterpret_cast<GC_word>(fc) | 1;
-  GC_register_finalizer_no_order(
-      base,
-      [](void* obj, void*) {
-        const GC_word tagged = *static_cast<GC_word*>(obj);
-        const auto* c = reinterpret_cast<const GC_finalizer_closure*>(tagged & ~GC_word{1});
-        c->proc(static_cast<GC_word*>(obj) + 1, c->cd);
-      },
-      nullptr, nullptr, nullptr);
   return base + 1;
 }
 
-void GC_register_disclaim_proc(int kind, GC_disclaim_proc, int) {
-  fatal("GC_register_disclaim_proc(%d): reclaim-time procedures of object kinds come with issue 9", kind);
+void GC_register_disclaim_proc(int k, GC_disclaim_proc proc, int mark_from_all) {
+  Kind kind;
+  if (!kind_of_number(k, &kind) || scan_mode(kind) != ScanMode::kCustom)
+    fatal("GC_register_disclaim_proc(%d): only kinds from GC_new_kind take disclaim procedures here", k);
+  set_kind_disclaim(kind, proc, mark_from_all != 0);
 }
 
 // Boehm hands its free lists to the kind; here the kind's objects live in
