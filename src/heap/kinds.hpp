@@ -54,9 +54,11 @@ bool any_kind_marks_from_all();
 int custom_kinds();
 
 // The descriptor the collector uses for an object of kind k and size bytes.
+// size: the slot size, or a large object's requested bytes, which are
+// rounded up to words so that the sum keeps the descriptor's tag bits.
 inline std::uintptr_t kind_descriptor(Kind k, std::uintptr_t size) {
   const KindRecord& r = kind_record(k);
-  return r.add_size ? r.descriptor + size : r.descriptor;
+  return r.add_size ? r.descriptor + ((size + 7) & ~std::uintptr_t{7}) : r.descriptor;
 }
 
 }  // namespace mgc::internal

@@ -157,9 +157,11 @@ void* GC_generic_malloc(size_t size, int k) { return boehm::allocate(size, kind_
 void* GC_generic_malloc_ignore_off_page(size_t size, int k) { return GC_generic_malloc(size, k); }
 void* GC_generic_or_special_malloc(size_t size, int k) { return GC_generic_malloc(size, k); }
 
+// As in Boehm, whether the object is collected is the kind's property:
+// GC_I_UNCOLLECTABLE and GC_I_AUNCOLLECTABLE give uncollectable objects,
+// any other kind (a program's too) an ordinary object of that kind.
 void* GC_generic_malloc_uncollectable(size_t size, int k) {
-  const Kind kind = kind_or_fatal(k, "GC_generic_malloc_uncollectable");
-  return boehm::allocate(size, scan_mode(kind) == ScanMode::kNone ? Kind::kAtomicUncollectable : Kind::kUncollectable);
+  return boehm::allocate(size, kind_or_fatal(k, "GC_generic_malloc_uncollectable"));
 }
 
 void GC_generic_malloc_many(size_t size, int k, void** result) {
