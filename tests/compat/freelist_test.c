@@ -458,6 +458,56 @@ static void* direct(size_t bytes) {
  * granules directly using generic_malloc before putting multiple objects
  * into the tiny_fl entry": the counter starts at 1 and grows by
  * granules + 1 per direct allocation while it is <= num_direct. */
+/* Lists taken while collections run: a cycle that starts inside
+ * GC_generic_malloc_many (one of its allocations fills a span and the
+ * heap is due) must not reclaim the part of the list built so far, whose
+ * pointer-free links nobody traces. With a high free space divisor, the
+ * collections come often and nearly all inside the calls. Every object is
+ * kept in a scanned
+ * array as soon as the list is returned, and marked with its own stamp:
+ * an object reclaimed inside the call would come back in a later list
+ * (a duplicate) or be overwritten (a broken stamp). */
+#define MANY_LISTS 600
+#define MANY_MAX (MANY_LISTS * 256)
+static void* g_many[MANY_MAX];
+
+static void test_lists_across_collections(void) {
+  const size_t lb = 32;
+  size_t total = 0;
+  int inside = 0; /* collections that ran inside GC_generic_malloc_many */
+  /* Frequent collections, nearly all of them inside the calls. */
+  GC_word divisor = GC_get_free_space_divisor();
+  GC_set_free_space_divisor(50);
+  GC_word gc0 = GC_get_gc_no();
+  for (int l = 0; l < MANY_LISTS; l++) {
+    void* head = NULL;
+    GC_word before = GC_get_gc_no();
+    GC_generic_malloc_many(lb, GC_I_PTRFREE, &head);
+    inside += GC_get_gc_no() != before;
+    CHECK(head != NULL);
+    for (void** p = head; p != NULL;) {
+      void** next = *p;
+      CHECK_CMP(total, <, MANY_MAX);
+      g_many[total] = p;
+      p[0] = (void*)~(GC_word)total; /* never an address */
+      p[1] = (void*)(GC_word)(total * 2654435761u);
+      total++;
+      p = next;
+    }
+  }
+  if (getenv("MGC_COMPAT_VERBOSE"))
+    fprintf(stderr, "%zu objects, %d of %d collections inside\n", total, inside, (int)(GC_get_gc_no() - gc0));
+  GC_set_free_space_divisor(divisor);
+  CHECK_CMP(inside, >=, 3);
+  collect();
+  for (size_t i = 0; i < total; i++) {
+    void** p = g_many[i];
+    CHECK(p[0] == (void*)~(GC_word)i);
+    CHECK(p[1] == (void*)(GC_word)(i * 2654435761u));
+  }
+  memset(g_many, 0, sizeof g_many);
+}
+
 static void test_num_direct(void) {
   enum { NUM_DIRECT = 6 };
   for (size_t granules = 0; granules < 4; granules++) {
@@ -487,6 +537,7 @@ int main(void) {
   run("a list held by the program stays, a dropped one goes", test_held_by_the_program);
   run("pointer-free lists: links not traced", test_pointer_free_lists);
   run("GC_FAST_MALLOC_GRANS with num_direct", test_num_direct);
+  run("pointer-free lists taken while collections run", test_lists_across_collections);
   run("gc_inline.h macros with thread-local lists", test_inline_macros);
   return finish();
 }

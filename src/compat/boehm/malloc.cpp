@@ -172,15 +172,27 @@ void GC_generic_malloc_many(size_t size, int k, void** result) {
   std::size_t n = slot == 0 ? 1 : kPageSize / slot;
   if (n < 1) n = 1;
   if (n > 256) n = 256;
-  void* head = nullptr;
-  for (std::size_t i = 0; i < n; i++) {
-    void* p = i == 0 ? boehm::allocate(size, kind) : core_alloc(request_bytes(size, kind), kind);
+  // The objects are linked only once all are allocated: an allocation may
+  // run a cycle, and the links of a pointer-free kind are never traced, so
+  // a list under construction would lose all but its head. Until then they
+  // sit in this array, which the stack scan sees.
+  void* objects[256];
+  std::size_t got = 0;
+  for (; got < n; got++) {
+    void* p = got == 0 ? boehm::allocate(size, kind) : core_alloc(request_bytes(size, kind), kind);
     if (p == nullptr) break;
-    if (i != 0) count_uncollectable(size, kind);
-    *static_cast<void**>(p) = head;
-    head = p;
+    if (got != 0) count_uncollectable(size, kind);
+    objects[got] = p;
+  }
+  void* head = nullptr;
+  for (std::size_t i = got; i-- > 0;) {
+    *static_cast<void**>(objects[i]) = head;
+    head = objects[i];
   }
   *result = head;
+  // Not a dead store to the optimiser: the array must stay on the stack
+  // until the list is linked.
+  __asm__ __volatile__("" : : "r"(objects) : "memory");
 }
 
 void* GC_malloc_many(size_t size) {
