@@ -67,7 +67,10 @@ std::atomic<bool> g_sweeper_started{false};
 // they need themselves, rarely wait for a central lock.
 bool sweep_step() {
   std::size_t n = 0;
-  for (int spc = 0; spc < kNumSpanClasses; spc++) n += mcentral(spc).sweep_some(2);
+  // Most span classes hold no span (kinds x size classes): the hint keeps
+  // the sweeper from taking each one's lock at every step.
+  for (int spc = 0; spc < kNumSpanClasses; spc++)
+    if (mcentral(spc).may_have_unswept()) n += mcentral(spc).sweep_some(2);
   return n != 0;
 }
 
@@ -253,7 +256,8 @@ void set_gc_config(const GcConfig& c) { g_config = c; }
 const GcConfig& gc_config() { return g_config; }
 
 void finish_sweep() {
-  for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).sweep_some(~std::size_t{0});
+  for (int spc = 0; spc < kNumSpanClasses; spc++)
+    if (mcentral(spc).may_have_unswept()) mcentral(spc).sweep_some(~std::size_t{0});
   mheap().sweep_large();
 }
 

@@ -283,7 +283,10 @@ std::size_t MCentral::sweep_some(std::size_t max) {
     while (n < max) {
       MSpan* s = partial_[u].pop();
       if (s == nullptr) s = full_[u].pop();
-      if (s == nullptr) break;
+      if (s == nullptr) {
+        swept_through_.store(sweep_gen_now(), std::memory_order_relaxed);
+        break;
+      }
       sweep_small_span(s);
       if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
       file_swept(s, &empty);

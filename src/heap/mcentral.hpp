@@ -49,6 +49,11 @@ class MCentral {
   // Sweep up to max unswept spans of this class: onto the swept lists, or
   // back to mheap when empty. Returns how many were swept.
   std::size_t sweep_some(std::size_t max);
+  // Without the lock: false once a sweep_some of the current cycle found
+  // nothing unswept, which stays true until the next cycle (spans enter
+  // the unswept lists only when a cycle, holding every central lock,
+  // turns the swept lists into unswept ones). A stale read says true.
+  bool may_have_unswept() const { return swept_through_.load(std::memory_order_relaxed) != sweep_gen_now(); }
   // Unswept spans left (for the collector's check before a cycle).
   std::size_t unswept_count();
   // Lock held (by the collector, world stopped): sweep what is still
@@ -80,6 +85,9 @@ class MCentral {
   static std::uint32_t sweep_gen_now();
 
   std::atomic<std::uint64_t> merged_{0};
+  // The sweep generation in which sweep_some last found both unswept
+  // lists empty (see may_have_unswept).
+  std::atomic<std::uint32_t> swept_through_{~std::uint32_t{0}};
   std::mutex lock_;
   SpanList partial_[2];
   SpanList full_[2];
