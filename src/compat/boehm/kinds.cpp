@@ -177,12 +177,23 @@ void GC_register_disclaim_proc(int k, GC_disclaim_proc proc, int mark_from_all) 
 
 // Boehm hands its free lists to the kind; here the kind's objects live in
 // span classes of their own and the list is never used by the collector
-// (a program may keep what GC_generic_malloc_many gives it there).
+// (a program may keep what GC_generic_malloc_many gives it there).  Like
+// Boehm's, a list lives as long as the process: each one carries a hidden
+// link word in front so that all of them stay reachable from
+// g_free_lists, and leak checkers see them as owned rather than lost.
+namespace {
+std::mutex g_free_lists_lock;
+void** g_free_lists = nullptr;  // newest list's link word; each links to the previous
+}  // namespace
+
 void** GC_new_free_list(void) {
   ensure_init();
-  auto* fl = static_cast<void**>(std::calloc(kFreeListEntries, sizeof(void*)));
-  if (fl == nullptr) fatal("GC_new_free_list: out of memory");
-  return fl;
+  auto* block = static_cast<void**>(std::calloc(kFreeListEntries + 1, sizeof(void*)));
+  if (block == nullptr) fatal("GC_new_free_list: out of memory");
+  std::lock_guard<std::mutex> hold(g_free_lists_lock);
+  block[0] = static_cast<void*>(g_free_lists);
+  g_free_lists = block;
+  return block + 1;
 }
 
 void** GC_new_free_list_inner(void) { return GC_new_free_list(); }
