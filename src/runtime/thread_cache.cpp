@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <climits>
 #include <mutex>
 #include <new>
 
@@ -55,11 +56,31 @@ void release_cache(MCache* c) {
 // The key's value for a registered thread that has no cache.
 void* const kNoCache = reinterpret_cast<void*>(1);
 
+// Calls of on_thread_exit in this thread so far.
+__thread unsigned tls_exit_calls __attribute__((tls_model("initial-exec")));
+
 // pthread key destructor: the thread is exiting. Its cache goes back, then
-// its registration. Allocation from a later destructor creates a fresh
-// cache (and registration) and sets the key again, which pthread honours
-// for up to PTHREAD_DESTRUCTOR_ITERATIONS rounds.
+// its registration, but not in the first round of destructors: then the
+// key is set again, which makes pthread run one more round (of up to
+// PTHREAD_DESTRUCTOR_ITERATIONS, 4 in glibc).  The program's own
+// destructors run in the same round in an order nobody chooses, and may
+// still hold heap pointers or let the collector's mark procedures read what
+// they are tearing down (guile unmaps a thread's VM stack there, then calls
+// GC_unregister_my_thread): the thread stays stopped and scanned by
+// collections until they are done, as with Boehm, which has no destructor
+// of its own for such threads.  A destructor that unregisters the thread
+// itself clears the key, which ends the deferral.  A thread registered
+// before it began to exit is first called in round 1, so the second call
+// is certain; only one first registered by another destructor in pthread's
+// last round would miss it, which no known program does.  Allocation from
+// a later destructor creates a fresh cache (and registration) and sets the
+// key again.
 void on_thread_exit(void* arg) {
+  static_assert(PTHREAD_DESTRUCTOR_ITERATIONS >= 2);
+  if (tls_exit_calls++ == 0) {
+    pthread_setspecific(g_exit_key, arg);
+    return;
+  }
   if (arg != kNoCache) release_cache(static_cast<MCache*>(arg));
   unregister_thread_at_exit();
 }

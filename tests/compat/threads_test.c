@@ -6,7 +6,8 @@
  * with the system's pthread_create registers itself with
  * GC_register_my_thread (after GC_allow_register_threads; stack base from
  * GC_get_stack_base or GC_call_with_stack_base) and leaves with
- * GC_unregister_my_thread; GC_thread_is_registered; GC_do_blocking (a
+ * GC_unregister_my_thread (until then, its stack is scanned even in
+ * thread-exit destructors); GC_thread_is_registered; GC_do_blocking (a
  * thread inside it, even one that cannot take the suspend signal, does not
  * delay another thread's collection) and GC_call_with_gc_active (frames
  * inside it are scanned again); GC_get_suspend_signal and
@@ -330,6 +331,45 @@ static void test_register_my_thread(void) {
   check_plain(plain_thread_with_base);
 }
 
+/* --- a registered thread's own thread-exit destructors ------------------------------------------ */
+
+/* Guile's thread-exit destructor unmaps the thread's VM stack, which its
+ * mark procedure for thread objects reads, and only then calls
+ * GC_unregister_my_thread: until that call the thread is stopped and
+ * scanned like any registered thread, whatever order pthread runs the
+ * library's destructors and the program's in. */
+static pthread_key_t g_program_key;
+static int g_registered_in_destructor;
+
+static void program_exit_destructor(void* arg) {
+  (void)arg;
+  g_registered_in_destructor = GC_thread_is_registered();
+  hold_then_drop(); /* what this frame holds is kept, then released */
+  CHECK(GC_unregister_my_thread() == GC_SUCCESS);
+  CHECK(!GC_thread_is_registered());
+  g_plain_ok = 1;
+}
+
+static void* thread_with_exit_destructor(void* arg) {
+  struct GC_stack_base sb;
+  CHECK(GC_get_stack_base(&sb) == GC_SUCCESS);
+  CHECK(GC_register_my_thread(&sb) == GC_SUCCESS);
+  CHECK(pthread_setspecific(g_program_key, &g_program_key) == 0);
+  return arg;
+}
+
+static void test_unregister_in_exit_destructor(void) {
+  GC_allow_register_threads();
+  /* Made after the library's own keys (main has allocated), so that glibc,
+   * which runs destructors in the order keys were made, calls the
+   * library's first in each round. */
+  CHECK(pthread_key_create(&g_program_key, program_exit_destructor) == 0);
+  g_registered_in_destructor = 0;
+  check_plain(thread_with_exit_destructor);
+  CHECK(g_registered_in_destructor);
+  CHECK(pthread_key_delete(g_program_key) == 0);
+}
+
 /* --- GC_get_stack_base, GC_call_with_stack_base on main --------------------------------------------- */
 
 static void* GC_CALLBACK with_base(struct GC_stack_base* sb, void* arg) {
@@ -473,6 +513,7 @@ int main(void) {
   run("join, detach, exit", test_join_detach_exit);
   run("GC_pthread_sigmask", test_pthread_sigmask);
   run("GC_register_my_thread", test_register_my_thread);
+  run("GC_unregister_my_thread in a thread-exit destructor", test_unregister_in_exit_destructor);
   run("GC_get_stack_base, GC_call_with_stack_base", test_stack_base);
   run("GC_do_blocking", test_do_blocking);
   run("GC_call_with_gc_active", test_call_with_gc_active);
