@@ -86,8 +86,9 @@ class MCentral {
 
   std::atomic<std::uint64_t> merged_{0};
   // The sweep generation in which sweep_some last found both unswept
-  // lists empty (see may_have_unswept).
-  std::atomic<std::uint32_t> swept_through_{~std::uint32_t{0}};
+  // lists empty (see may_have_unswept); 0, never a generation, at first
+  // (so that the centrals stay in zeroed storage).
+  std::atomic<std::uint32_t> swept_through_{0};
   std::mutex lock_;
   SpanList partial_[2];
   SpanList full_[2];

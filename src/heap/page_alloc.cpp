@@ -120,7 +120,8 @@ std::size_t PageAlloc::within_limit(std::size_t want, std::size_t need) const {
 }
 
 bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
-  const std::size_t step = npages > kMinGrowthPages ? npages : kMinGrowthPages;
+  const std::size_t granule = committed_pages_ * kPageSize >= kHugePagesFrom ? kMinGrowthPages : kSmallGrowthPages;
+  const std::size_t step = npages > granule ? npages : granule;
   // Extend a chunk whose committed part ends in free pages or has room.
   for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
     if (c->npages - c->committed < npages) continue;
@@ -133,7 +134,7 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
     // End on a growth boundary (chunks are arena-aligned, so page counts
     // from the chunk base are address alignment).
     const std::size_t need = want;
-    want = (c->committed + want + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages - c->committed;
+    want = (c->committed + want + granule - 1) / granule * granule - c->committed;
     if (want > c->npages - c->committed) want = c->npages - c->committed;
     if (want != 0) {
       want = within_limit(want, need);
@@ -175,7 +176,7 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   }
   if (c->free_bits == nullptr || c->dirty_bits == nullptr) return false;
   if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
-  std::size_t want = (step + guard + kMinGrowthPages - 1) / kMinGrowthPages * kMinGrowthPages;
+  std::size_t want = (step + guard + granule - 1) / granule * granule;
   if (want > chunk_pages) want = chunk_pages;
   want = std::max(within_limit(want - guard, npages), npages) + guard;
   if (!os::commit(mem, want * kPageSize)) {

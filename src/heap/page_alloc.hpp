@@ -19,13 +19,18 @@
 
 namespace mgc::internal {
 
-// Heap growth: the committed part of a chunk always ends on a 2 MiB
-// boundary, so growth comes in steps of at least 2 MiB. The OS is asked
-// rarely, and with MALLOCGC_HUGEPAGES every committed 2 MiB can be backed
-// by one transparent huge page (a half-committed 2 MiB range cannot: its
-// first touch splits it into 4 KiB pages for good).
+// Heap growth: past kHugePagesFrom the committed part of a chunk always
+// ends on a 2 MiB boundary, so growth comes in steps of at least 2 MiB.
+// The OS is asked rarely, and with MALLOCGC_HUGEPAGES every committed
+// 2 MiB can be backed by one transparent huge page (a half-committed 2 MiB
+// range cannot: its first touch splits it into 4 KiB pages for good).
+// Below, the steps are 512 KiB (64 pages: committed parts still end on
+// whole words of the free bitmaps, which the search relies on), so that a
+// small heap's committed size, which the pacer's heap fill reads, stays
+// close to what it uses.
 inline constexpr std::size_t kHugePageSize = std::size_t{2} << 20;
 inline constexpr std::size_t kMinGrowthPages = kHugePageSize / kPageSize;
+inline constexpr std::size_t kSmallGrowthPages = 64;
 
 // Transparent huge pages only for what is committed beyond this: a 2 MiB
 // page becomes resident as a whole at its first touch, which costs a small

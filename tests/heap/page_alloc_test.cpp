@@ -106,10 +106,13 @@ class Harness {
       EXPECT_FALSE(a >= origin_ && a < origin_ + kArenaSize) << "inside the first chunk";
       chunk_starts_[st.id] = a;
     }
-    // Committed memory grows in steps of at least kMinGrowthPages.
+    // Committed memory grows by whole small granules at least.  Past
+    // kHugePagesFrom a chunk's committed part is rounded up to its next
+    // 2 MiB boundary, which is less than a full kMinGrowthPages after the
+    // chunk grew in small steps (the scenarios check where it ends).
     const std::size_t committed_after = p_.pa.committed_bytes() / kPageSize;
     if (committed_after != committed_before) {
-      EXPECT_GE(committed_after - committed_before, kMinGrowthPages);
+      EXPECT_GE(committed_after - committed_before, kSmallGrowthPages);
     }
     for (std::size_t i = 0; i < st.npages; i++) {
       const auto [it, inserted] = live_.emplace(a + i * kPageSize, st.id);
@@ -132,7 +135,7 @@ class Harness {
     EXPECT_EQ(p_.pa.free_bytes() / kPageSize + live_.size(), committed);
     EXPECT_LE(committed, p_.pa.reserved_bytes() / kPageSize);
     EXPECT_EQ(p_.pa.reserved_bytes() % kArenaSize, 0u);
-    EXPECT_EQ(committed % kMinGrowthPages, 0u) << "committed parts end on growth boundaries";
+    EXPECT_EQ(committed % kSmallGrowthPages, 0u) << "committed parts end on growth boundaries";
     if (st.committed != 0) {
       EXPECT_EQ(committed, st.committed);
     }
@@ -152,9 +155,11 @@ class Harness {
   std::map<char, std::uintptr_t> chunk_starts_;
 };
 
-constexpr std::size_t G = kMinGrowthPages;  // 256: committed parts end on 2 MiB boundaries
-constexpr std::size_t P = kPagesPerArena;   // 8192
-static_assert(G % 64 == 0 && P % G == 0, "the tables assume growth in whole bitmap words and arenas");
+constexpr std::size_t G = kSmallGrowthPages;  // 64: a small heap's committed parts end on 512 KiB boundaries
+constexpr std::size_t H = kMinGrowthPages;    // 256: past kHugePagesFrom, on 2 MiB boundaries
+constexpr std::size_t P = kPagesPerArena;     // 8192
+static_assert(G % 64 == 0 && H % G == 0 && P % H == 0, "the tables assume growth in whole bitmap words and arenas");
+static_assert(P * kPageSize >= kHugePagesFrom, "an arena's worth of pages is past kHugePagesFrom");
 
 std::vector<Scenario> scenarios() {
   return {
@@ -184,7 +189,8 @@ std::vector<Scenario> scenarios() {
       {"GrowthCombinesTailFreePages",
        {A('a', G - 28, 0, 0, G), A('b', 60, G - 28, 0, 2 * G), F('a'), A('c', G, G + 32, 0, 3 * G),
         A('d', G - 28, 0, 1, 3 * G)}},
-      {"FillOneArenaExactly", {A('a', P, 0, 0, P), Big('b', 1, 2 * P), F('a'), A('c', P, 0, 1, P + G)}},
+      // Past kHugePagesFrom the steps are 2 MiB.
+      {"FillOneArenaExactly", {A('a', P, 0, 0, P), Big('b', 1, 2 * P), F('a'), A('c', P, 0, 1, P + H)}},
       {"LargeRunsGetTheirOwnChunks",
        {A('a', 1, 0, 0, G), Big('b', P + 1, P + 2 * P), Big('c', P, P + 2 * P + P), A('d', 100), F('b'),
         A('e', P + 1, kAny, 1), Big('f', 3 * P, P + 2 * P + P + 3 * P), F('f'), F('e'), A('g', 2 * P, kAny, 1)}},
@@ -238,7 +244,7 @@ TEST(PageAlloc, ImpossibleRunReturnsZero) {
 TEST(PageAlloc, PagesGrownIntoAScannedFullChunkAreFound) {
   Harness().run(
       {"GrowScannedFullChunk",
-       {A('a', G, 0, 0, G), Big('b', 2 * P, P + 2 * P), F('b', 0, 5), F('b', 100, 5), A('c', 8, G, 0, 2 * G + 2 * P)}});
+       {A('a', G, 0, 0, G), Big('b', 2 * P, P + 2 * P), F('b', 0, 5), F('b', 100, 5), A('c', 8, G, 0, H + 2 * P)}});
 }
 
 // The same seen as a leak: every free committed page should be usable
@@ -252,10 +258,12 @@ TEST(PageAlloc, NoGrowthWhileEnoughCommittedPagesAreFree) {
   ASSERT_NE(b, 0u);
   p.pa.free(b, 5);
   p.pa.free(b + 100 * kPageSize, 5);
-  ASSERT_NE(p.pa.alloc(8, &nz), 0u);  // grows the first chunk by G pages
+  // The heap is past kHugePagesFrom now: the first chunk grows from G
+  // pages to its first 2 MiB boundary, H.
+  ASSERT_NE(p.pa.alloc(8, &nz), 0u);
   const std::size_t committed = p.pa.committed_bytes();
   const std::size_t free_pages = p.pa.free_bytes() / kPageSize;
-  ASSERT_EQ(free_pages, G - 8 + 10);
+  ASSERT_EQ(free_pages, H - G - 8 + 10);
   std::size_t got_in_first = 0;
   for (std::size_t i = 0; i < free_pages; i++) {
     const std::uintptr_t x = p.pa.alloc(1, &nz);
@@ -263,7 +271,7 @@ TEST(PageAlloc, NoGrowthWhileEnoughCommittedPagesAreFree) {
     if (x >= a && x < a + P * kPageSize) got_in_first++;
   }
   EXPECT_EQ(p.pa.committed_bytes(), committed) << "the heap grew although enough committed pages were free";
-  EXPECT_EQ(got_in_first, G - 8);
+  EXPECT_EQ(got_in_first, H - G - 8);
   EXPECT_EQ(p.pa.free_bytes(), 0u);
   p.pa.check();
 }

@@ -292,9 +292,10 @@ void do_init() {
   // free slots are stranded in size classes no longer used).
   pacer_set_heap_fill(750);
   // Boehm's first collections come when its 64 KiB heap fills; the core's
-  // 4 MiB first goal would let a small program's heap grow four times
-  // bigger before its first cycle.
-  pacer_set_min_goal(std::uint64_t{1} << 20);
+  // 4 MiB first goal would let a small program (chase, mmv) reach a peak
+  // resident size twice Boehm's before its first cycle.  256 KiB costs a
+  // few early cycles of a tiny heap, which are cheap.
+  pacer_set_min_goal(std::uint64_t{1} << 18);
   if (g_markers_requested != 0) {
     GcConfig c = gc_config();
     c.mark_threads = static_cast<int>(g_markers_requested);
