@@ -1,5 +1,6 @@
 #include "heap/mcache.hpp"
 
+#include <atomic>
 #include <bit>
 
 #include "heap/mcentral.hpp"
@@ -52,6 +53,19 @@ bool MCache::next_chunk(int spc, MSpan* s) {
     const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
     const std::uint64_t avail = ~bits & s->valid_mask(w);
     if (avail == 0) continue;
+    // A reserved slot counts as allocated to a collection, which calls the
+    // mark procedure of a program's kind on it if some word points there.
+    // Such procedures follow what they find (Boehm promises them cleared
+    // free objects), so old data goes first, before the reservation can be
+    // seen: the fence keeps the compiler from sinking the stores past it,
+    // and a thread stopped by the collector has made its stores visible.
+    if (s->need_zero && scan_mode(s->kind) == ScanMode::kCustom) {
+      for (std::uint64_t a = avail; a != 0; a &= a - 1)
+        __builtin_memset(
+            reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(a)))), 0,
+            s->elem_size);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    }
     s->alloc_bits[w].store(bits | avail, std::memory_order_relaxed);  // reserve the chunk
     const auto n = static_cast<std::uint32_t>(popcount64(avail));
     s->alloc_count += n;

@@ -1,5 +1,6 @@
 #include "heap/mheap.hpp"
 
+#include <atomic>
 #include <new>
 
 #include "heap/meta_alloc.hpp"
@@ -86,6 +87,14 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->div_magic = 0;  // every offset is slot 0
   s->span_class = 0;
   s->kind = kind;
+  if (*need_zero && scan_mode(kind) == ScanMode::kCustom) {
+    // Published with its allocation bit set, so a collection may call the
+    // kind's mark procedure on it before the caller could clear it (see
+    // MCache::next_chunk): cleared here, before it can be found.
+    __builtin_memset(reinterpret_cast<void*>(base), 0, npages * kPageSize);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    *need_zero = false;
+  }
   s->need_zero = *need_zero;
   s->large_size = size;
   s->alloc_bits[0].store(1, std::memory_order_relaxed);

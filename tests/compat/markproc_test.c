@@ -856,6 +856,96 @@ static int new_proc_kind(GC_mark_proc proc, GC_word env, unsigned* index) {
   return (int)GC_new_kind(GC_new_free_list(), GC_MAKE_PROC((GC_word)i, env), 0, 1);
 }
 
+/* --- old data in slots not handed out yet ---------------------------------------------------- */
+
+/* A procedure runs on whatever a conservative word points to, so it may
+ * be called on a slot no program holds (guile's thread procedure returns
+ * at once when it finds a cleared object there, and follows its words
+ * otherwise). Boehm clears the free objects of a clear kind; here a
+ * thread's cache reserves free slots before it hands them out, and those
+ * must be cleared too. Objects of the kind are filled with STALE and
+ * dropped; after a collection freed them, one new object makes a cache
+ * reserve their slots again, and words pointing at every 16 bytes of its
+ * page make the next collection call the procedure on all of them: none
+ * may show STALE. */
+#define STALE ((GC_word)0x5354414C45535441ull) /* "STALESTA" */
+#define STALE_COUNT 4000
+#define STALE_ROOTS 512 /* every 16 bytes of an 8 KiB page */
+static int g_stale_kind;
+static atomic_int g_stale_seen, g_stale_calls;
+uintptr_t volatile mp_stale_root[STALE_ROOTS];
+
+static struct GC_ms_entry* stale_proc(GC_word* addr, struct GC_ms_entry* msp, struct GC_ms_entry* limit, GC_word env) {
+  (void)limit, (void)env;
+  atomic_fetch_add(&g_stale_calls, 1);
+  for (int w = 1; w < 6; w++)
+    if (addr[w] == STALE) atomic_fetch_add(&g_stale_seen, 1);
+  return msp;
+}
+
+/* Whole spans of ordinary objects full of STALE, dropped: their pages go
+ * back to the heap with the words still in them, and a span of the
+ * procedure's kind made next may get them. */
+static NOINLINE void drop_stale_objects(void) {
+  for (int i = 0; i < STALE_COUNT; i++) {
+    GC_word* object = GC_malloc(6 * WORD_BYTES);
+    CHECK(object != NULL);
+    for (int w = 0; w < 6; w++) object[w] = STALE;
+  }
+}
+
+static NOINLINE void point_at_page_of_new_object(void) {
+  GC_word* object = GC_generic_malloc(6 * WORD_BYTES, g_stale_kind);
+  CHECK(object != NULL);
+  CHECK(all_zero(object, 6 * WORD_BYTES));
+  uintptr_t page = (uintptr_t)object & ~(uintptr_t)8191;
+  for (int i = 0; i < STALE_ROOTS; i++) mp_stale_root[i] = page + 16 * (uintptr_t)i;
+}
+
+/* The reservation must belong to another thread: a collecting thread
+ * gives its own cache back first. This one allocates, then waits (its
+ * cache holding what it reserved) until the collection is over. */
+static pthread_mutex_t g_stale_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_stale_cond = PTHREAD_COND_INITIALIZER;
+static int g_stale_state; /* 0 start, 1 allocated, 2 collected */
+
+static void* stale_holder(void* arg) {
+  (void)arg;
+  point_at_page_of_new_object();
+  pthread_mutex_lock(&g_stale_lock);
+  g_stale_state = 1;
+  pthread_cond_broadcast(&g_stale_cond);
+  while (g_stale_state != 2) pthread_cond_wait(&g_stale_cond, &g_stale_lock);
+  pthread_mutex_unlock(&g_stale_lock);
+  return NULL;
+}
+
+static void test_no_old_data(void) {
+  g_stale_kind = new_proc_kind(stale_proc, 0, NULL);
+  for (int round = 0; round < 4; round++) {
+    drop_stale_objects();
+    collect();
+    collect();
+    atomic_store(&g_stale_seen, 0);
+    atomic_store(&g_stale_calls, 0);
+    g_stale_state = 0;
+    pthread_t holder;
+    CHECK(pthread_create(&holder, NULL, stale_holder, NULL) == 0);
+    pthread_mutex_lock(&g_stale_lock);
+    while (g_stale_state != 1) pthread_cond_wait(&g_stale_cond, &g_stale_lock);
+    pthread_mutex_unlock(&g_stale_lock);
+    collect();
+    pthread_mutex_lock(&g_stale_lock);
+    g_stale_state = 2;
+    pthread_cond_broadcast(&g_stale_cond);
+    pthread_mutex_unlock(&g_stale_lock);
+    CHECK(pthread_join(holder, NULL) == 0);
+    for (int i = 0; i < STALE_ROOTS; i++) mp_stale_root[i] = 0;
+    CHECK_CMP(atomic_load(&g_stale_calls), >, 1); /* the new object and reserved slots */
+    CHECK_CMP(atomic_load(&g_stale_seen), ==, 0);
+  }
+}
+
 int main(void) {
   GC_INIT();
   g_basic = new_proc_kind(basic_proc, BASIC_ENV, &g_basic_proc);
@@ -872,5 +962,6 @@ int main(void) {
   run("in pieces through GC_MARK_AND_PUSH", test_in_pieces);
   run("GC_set_mark_bit, GC_clear_mark_bit, GC_is_marked", test_mark_bits);
   run("GC_least/greatest_plausible_heap_addr", test_plausible_bounds);
+  run("never on old data in a reserved slot", test_no_old_data);
   return finish();
 }
