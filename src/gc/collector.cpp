@@ -31,6 +31,13 @@ namespace {
 GcConfig g_config;
 GcHooks g_hooks;
 std::mutex g_cycle_lock;
+// Whether this thread holds g_cycle_lock (a cycle it runs, or the
+// program's lock_collector): what it calls back must not wait for it.
+__thread bool tls_holds_cycle_lock __attribute__((tls_model("initial-exec")));
+struct CycleLockOwner {
+  CycleLockOwner() { tls_holds_cycle_lock = true; }
+  ~CycleLockOwner() { tls_holds_cycle_lock = false; }
+};
 std::atomic<bool> g_marking{false};
 
 void event(GcEvent e) {
@@ -276,6 +283,13 @@ bool gc_cycle(bool forced) {
     exclude_from_roots(&mcentral(0), &mcentral(kNumSpanClasses - 1) + 1);
   });
   std::unique_lock<std::mutex> cycle(g_cycle_lock);
+  CycleLockOwner owner;
+  // Asked again under the lock: a thread may have forbidden cycles (Boehm's
+  // GC_disable) while this one waited for it.
+  if (g_hooks.may_collect != nullptr && !g_hooks.may_collect()) {
+    pacer_defer();
+    return false;
+  }
   if (!forced && !pacer_should_collect()) return false;  // another thread just collected
   const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
   event(GcEvent::kStart);
@@ -337,6 +351,7 @@ bool gc_marking() { return g_marking.load(std::memory_order_relaxed); }
 
 void stop_world_external() {
   g_cycle_lock.lock();
+  tls_holds_cycle_lock = true;
   finish_sweep();
   lock_world_state();
   stop_the_world();
@@ -345,11 +360,21 @@ void stop_world_external() {
 void start_world_external() {
   start_the_world();
   unlock_world_state();
+  tls_holds_cycle_lock = false;
   g_cycle_lock.unlock();
 }
 
-void lock_collector() { g_cycle_lock.lock(); }
-void unlock_collector() { g_cycle_lock.unlock(); }
+void lock_collector() {
+  g_cycle_lock.lock();
+  tls_holds_cycle_lock = true;
+}
+
+void unlock_collector() {
+  tls_holds_cycle_lock = false;
+  g_cycle_lock.unlock();
+}
+
+bool collector_locked_by_this_thread() { return tls_holds_cycle_lock; }
 
 void fork_prepare_collector() {
   g_cycle_lock.lock();

@@ -77,6 +77,9 @@ void start_world_external();
 // while it is held. A thread that holds it must not wait for a cycle.
 void lock_collector();
 void unlock_collector();
+// Whether the calling thread holds the cycle lock: it runs a cycle (and is
+// in one of its callbacks) or called lock_collector().
+bool collector_locked_by_this_thread();
 
 // fork(), the collector's part (runtime/collect has the whole): prepare
 // takes every lock a cycle may hold, so that the child inherits none held

@@ -8,6 +8,9 @@
  * mode for good, GC_enable_incremental. The heap limit and GC_oom_fn are
  * in limits_test.c, the statistics getters in stats_test.c. */
 #include <gc_mark.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 #include "compat_test.h"
 
@@ -167,6 +170,40 @@ static void test_disable_enable(void) {
   check_collects_again();
 }
 
+/* Boehm's GC_disable takes the allocation lock: a collection another
+ * thread is running finishes before it returns, and none runs until
+ * GC_enable, however busy that thread is collecting. */
+static atomic_int g_collector_stop;
+
+static void* collect_in_a_loop(void* arg) {
+  (void)arg;
+  while (!atomic_load(&g_collector_stop)) GC_gcollect();
+  return NULL;
+}
+
+static void test_disable_excludes_other_threads(void) {
+  pthread_t t;
+  atomic_store(&g_collector_stop, 0);
+  CHECK(pthread_create(&t, NULL, collect_in_a_loop, NULL) == 0);
+  GC_word first = GC_get_gc_no();
+  int windows = 0;
+  for (int i = 0; i < 300 || GC_get_gc_no() < first + 20; i++) {
+    GC_disable();
+    GC_word before = GC_get_gc_no();
+    for (int k = 0; k < 20; k++) {
+      CHECK(GC_malloc(64) != NULL);
+      sched_yield();
+    }
+    CHECK_CMP(GC_get_gc_no(), ==, before);
+    GC_enable();
+    windows++;
+    sched_yield();
+  }
+  atomic_store(&g_collector_stop, 1);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_CMP(windows, >=, 300);
+}
+
 static void test_dont_gc_variable(void) {
   /* Older programs write the variable instead of calling GC_disable. */
   GC_dont_gc = 1;
@@ -291,6 +328,7 @@ int main(void) {
   run("allocation triggers collections", test_allocation_collects);
   run("GC_try_to_collect", test_try_to_collect);
   run("GC_disable, GC_enable", test_disable_enable);
+  run("GC_disable excludes other threads' collections", test_disable_excludes_other_threads);
   run("GC_dont_gc written directly", test_dont_gc_variable);
   run("GC_set_free_space_divisor", test_free_space_divisor);
   run("GC_expand_hp", test_expand_hp);

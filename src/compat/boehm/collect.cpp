@@ -421,7 +421,18 @@ int GC_collect_a_little(void) {
   return 0;
 }
 
-void GC_disable(void) { __atomic_fetch_add(&GC_dont_gc, 1, __ATOMIC_RELAXED); }
+// As in Boehm, under the allocation lock: a cycle that is running
+// finishes first, and none starts once this returns (a cycle re-checks
+// GC_dont_gc under the lock). guile counts on it while it builds a thread.
+void GC_disable(void) {
+  if (collector_locked_by_this_thread()) {
+    __atomic_fetch_add(&GC_dont_gc, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  lock_collector();
+  __atomic_fetch_add(&GC_dont_gc, 1, __ATOMIC_RELAXED);
+  unlock_collector();
+}
 
 void GC_enable(void) {
   if (__atomic_sub_fetch(&GC_dont_gc, 1, __ATOMIC_RELAXED) < 0) {
