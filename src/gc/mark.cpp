@@ -66,8 +66,10 @@ struct Batch {
 
 constexpr std::size_t kPieceBytes = 64 * 1024;  // large objects and roots are scanned in pieces
 
-// Buffers come from one reserved region, bump-allocated and recycled; the
-// OS hands out the pages on first touch.
+// Buffers are bump-allocated from chunks mapped as the mark needs them and
+// recycled, never unmapped. Address space is claimed a chunk at a time, so
+// that a process under an address-space limit (ulimit -v, valgrind) pays
+// only for the buffers its heaviest mark used.
 class BatchPool {
  public:
   Batch* get() {
@@ -79,13 +81,13 @@ class BatchPool {
       b->n = 0;
       return b;
     }
-    if (region_ == nullptr) {
-      void* p = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-      if (p == MAP_FAILED) fatal("collector: cannot map %zu bytes of mark buffers", kRegion);
-      region_ = static_cast<char*>(p);
+    if (chunk_ == nullptr || used_ + sizeof(Batch) > kChunk) {
+      void* p = mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) fatal("collector: cannot map %zu more bytes of mark buffers", kChunk);
+      chunk_ = static_cast<char*>(p);
+      used_ = 0;
     }
-    if (used_ + sizeof(Batch) > kRegion) fatal("collector: mark buffers exhausted (%zu bytes)", kRegion);
-    auto* b = reinterpret_cast<Batch*>(region_ + used_);
+    auto* b = reinterpret_cast<Batch*>(chunk_ + used_);
     used_ += sizeof(Batch);
     b->next = nullptr;
     b->n = 0;
@@ -98,9 +100,10 @@ class BatchPool {
   }
 
  private:
-  static constexpr std::size_t kRegion = std::size_t{64} << 30;  // address space only
+  static constexpr std::size_t kChunk = std::size_t{1} << 20;  // 81 buffers
+  static_assert(sizeof(Batch) <= kChunk);
   std::mutex lock_;
-  char* region_ = nullptr;
+  char* chunk_ = nullptr;
   std::size_t used_ = 0;
   Batch* free_ = nullptr;
 };
