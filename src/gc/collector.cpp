@@ -1,5 +1,6 @@
 #include "gc/collector.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -56,6 +57,29 @@ std::uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
   timespec t;
   clock_gettime(clock, &t);
   return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+// A program may leave what Boehm's allocation lock protected inconsistent
+// until its unlock has returned and it has run a few more instructions:
+// guile moves a thread's VM stack under the lock and stores the new stack
+// pointer after the call returns, and its mark procedure, run on that
+// thread's record, hands everything between the old stack pointer and the
+// new stack to the OS (MADV_DONTNEED: zeros), which has wiped hundreds of
+// megabytes of a guile process here. A cycle waiting for the lock is woken
+// by the very unlock and used to stop the releasing thread inside it (the
+// wake-up preempts it in the futex call). So a program's unlock marks its
+// thread's record while it runs, and a cycle that finds a stopped thread
+// so marked starts the world again, lets it run a moment and stops it
+// again (up to kReleaseRetries times). Boehm does more work between taking
+// the lock and stopping the world, which mostly hides the same window.
+constexpr int kReleaseRetries = 1000;
+
+bool a_thread_is_releasing_the_lock() {
+  bool found = false;
+  for_each_thread_locked([&](ThreadRecord* r) {
+    if (r->releasing_cycle_lock.load(std::memory_order_relaxed)) found = true;
+  });
+  return found;
 }
 
 const std::uint64_t g_start_ns = now_ns();
@@ -298,6 +322,7 @@ bool gc_cycle(bool forced) {
   GlobalsSnapshot globals;
   CycleResult res{};
   std::uint64_t t0 = 0;
+  int release_retries = 0;
   for (int attempt = 0;; attempt++) {
     snapshot_globals(&globals);
     lock_world_state();
@@ -305,13 +330,22 @@ bool gc_cycle(bool forced) {
     event(GcEvent::kPreStopWorld);
     stop_the_world();
     event(GcEvent::kPostStopWorld);
-    if (globals_unchanged(globals)) break;
-    // A shared object was loaded or unloaded since the listing, or is
-    // being loaded by a thread just stopped: list again.
+    const bool releasing = release_retries < kReleaseRetries && a_thread_is_releasing_the_lock();
+    if (!releasing && globals_unchanged(globals)) break;
+    // A thread stopped inside its release of the cycle lock (see
+    // kReleaseRetries), or a shared object was loaded or unloaded since the
+    // listing, or is being loaded by a thread just stopped: again.
     event(GcEvent::kPreStartWorld);
     start_the_world();
     event(GcEvent::kPostStartWorld);
     unlock_world_state();
+    if (releasing) {
+      release_retries++;
+      attempt--;
+      const timespec pause{0, 20 * 1000};
+      nanosleep(&pause, nullptr);
+      continue;
+    }
     if (attempt == 1000) fatal("collector: the list of loaded objects never stops changing");
     sched_yield();
   }
@@ -371,7 +405,10 @@ void lock_collector() {
 
 void unlock_collector() {
   tls_holds_cycle_lock = false;
+  ThreadRecord* r = this_thread_record();
+  if (r != nullptr) r->releasing_cycle_lock.store(true, std::memory_order_relaxed);
   g_cycle_lock.unlock();
+  if (r != nullptr) r->releasing_cycle_lock.store(false, std::memory_order_relaxed);
 }
 
 bool collector_locked_by_this_thread() { return tls_holds_cycle_lock; }

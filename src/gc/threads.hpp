@@ -61,6 +61,11 @@ struct ThreadRecord {
   // the suspend handler (registers saved, stopped_sp published) until
   // resumed. A futex word.
   std::atomic<std::uint32_t> suspend_state{0};
+  // Inside the program's release of the cycle lock (Boehm's allocation
+  // lock), from just before the unlock until it returns: a cycle that
+  // stops the thread there restarts the world and tries again (see
+  // unlock_collector). Written by the thread; read while it is stopped.
+  std::atomic<bool> releasing_cycle_lock{false};
   // Filled by the thread itself while stopped.
   std::uintptr_t stopped_sp = 0;
   static constexpr int kRegs = 23 + 32;  // general registers + 16 SSE registers
