@@ -74,6 +74,41 @@ std::uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
 // the lock and stopping the world, which mostly hides the same window.
 constexpr int kReleaseRetries = 1000;
 
+// The flag covers the unlock itself; what the program does after the
+// return is covered by time: a cycle that took the lock from a program
+// waits until the releasing thread has run kReleaserCpuNs more of its own
+// CPU time (its CPU clock, so a preempted releaser is waited for), or has
+// blocked (at most kReleaserWaitNs of waiting).
+constexpr std::uint64_t kReleaserCpuNs = 20 * 1000;
+constexpr std::uint64_t kReleaserWaitNs = 2 * 1000 * 1000;
+std::atomic<std::uint64_t> g_program_unlock_ns{0};
+std::atomic<std::uint64_t> g_program_unlock_cpu_ns{0};
+std::atomic<clockid_t> g_program_unlock_clock{CLOCK_MONOTONIC};
+
+void note_program_unlock() {
+  clockid_t c;
+  if (pthread_getcpuclockid(pthread_self(), &c) != 0) return;
+  g_program_unlock_cpu_ns.store(now_ns(CLOCK_THREAD_CPUTIME_ID), std::memory_order_relaxed);
+  g_program_unlock_clock.store(c, std::memory_order_relaxed);
+  g_program_unlock_ns.store(now_ns(), std::memory_order_release);
+}
+
+// Cycle lock held.
+void wait_after_program_unlock() {
+  const std::uint64_t released = g_program_unlock_ns.exchange(0, std::memory_order_acquire);
+  if (released == 0) return;
+  const clockid_t c = g_program_unlock_clock.load(std::memory_order_relaxed);
+  const std::uint64_t cpu0 = g_program_unlock_cpu_ns.load(std::memory_order_relaxed);
+  while (now_ns() - released < kReleaserWaitNs) {
+    timespec t;
+    if (clock_gettime(c, &t) != 0) return;  // the thread has exited
+    const std::uint64_t cpu =
+        static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+    if (cpu - cpu0 >= kReleaserCpuNs) return;
+    sched_yield();
+  }
+}
+
 bool a_thread_is_releasing_the_lock() {
   bool found = false;
   for_each_thread_locked([&](ThreadRecord* r) {
@@ -315,6 +350,7 @@ bool gc_cycle(bool forced) {
     return false;
   }
   if (!forced && !pacer_should_collect()) return false;  // another thread just collected
+  wait_after_program_unlock();
   const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
   event(GcEvent::kStart);
   finish_sweep();
@@ -407,6 +443,7 @@ void unlock_collector() {
   tls_holds_cycle_lock = false;
   ThreadRecord* r = this_thread_record();
   if (r != nullptr) r->releasing_cycle_lock.store(true, std::memory_order_relaxed);
+  note_program_unlock();
   g_cycle_lock.unlock();
   if (r != nullptr) r->releasing_cycle_lock.store(false, std::memory_order_relaxed);
 }
