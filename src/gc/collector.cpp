@@ -53,10 +53,19 @@ std::uint64_t g_pauses[256] = {};
 std::uint64_t g_gc_cpu_ns = 0;
 std::atomic<std::uint64_t> g_sweeper_cpu_ns{0};
 
-std::uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
+// false when the clock cannot be read (another thread's CPU clock after
+// it exited).
+bool read_clock_ns(clockid_t clock, std::uint64_t* ns) {
   timespec t;
-  clock_gettime(clock, &t);
-  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+  if (clock_gettime(clock, &t) != 0) return false;
+  *ns = static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+  return true;
+}
+
+std::uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
+  std::uint64_t ns = 0;
+  read_clock_ns(clock, &ns);
+  return ns;
 }
 
 // A program may leave what Boehm's allocation lock protected inconsistent
@@ -100,10 +109,8 @@ void wait_after_program_unlock() {
   const clockid_t c = g_program_unlock_clock.load(std::memory_order_relaxed);
   const std::uint64_t cpu0 = g_program_unlock_cpu_ns.load(std::memory_order_relaxed);
   while (now_ns() - released < kReleaserWaitNs) {
-    timespec t;
-    if (clock_gettime(c, &t) != 0) return;  // the thread has exited
-    const std::uint64_t cpu =
-        static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+    std::uint64_t cpu;
+    if (!read_clock_ns(c, &cpu)) return;  // the thread has exited
     if (cpu - cpu0 >= kReleaserCpuNs) return;
     sched_yield();
   }
@@ -448,7 +455,11 @@ void unlock_collector() {
   if (r != nullptr) r->releasing_cycle_lock.store(false, std::memory_order_relaxed);
 }
 
-bool collector_locked_by_this_thread() { return tls_holds_cycle_lock; }
+void with_cycles_excluded(void (*fn)()) {
+  if (tls_holds_cycle_lock) return fn();
+  std::lock_guard<std::mutex> g(g_cycle_lock);
+  fn();
+}
 
 void fork_prepare_collector() {
   g_cycle_lock.lock();

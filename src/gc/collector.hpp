@@ -77,9 +77,10 @@ void start_world_external();
 // while it is held. A thread that holds it must not wait for a cycle.
 void lock_collector();
 void unlock_collector();
-// Whether the calling thread holds the cycle lock: it runs a cycle (and is
-// in one of its callbacks) or called lock_collector().
-bool collector_locked_by_this_thread();
+// Run fn with no cycle running: a running one finishes first, none starts
+// until fn returns (at once if this thread already holds the cycle lock).
+// Not a program's release of the lock: no releaser bookkeeping.
+void with_cycles_excluded(void (*fn)());
 
 // fork(), the collector's part (runtime/collect has the whole): prepare
 // takes every lock a cycle may hold, so that the child inherits none held

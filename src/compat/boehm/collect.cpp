@@ -425,13 +425,7 @@ int GC_collect_a_little(void) {
 // finishes first, and none starts once this returns (a cycle re-checks
 // GC_dont_gc under the lock). guile counts on it while it builds a thread.
 void GC_disable(void) {
-  if (collector_locked_by_this_thread()) {
-    __atomic_fetch_add(&GC_dont_gc, 1, __ATOMIC_RELAXED);
-    return;
-  }
-  lock_collector();
-  __atomic_fetch_add(&GC_dont_gc, 1, __ATOMIC_RELAXED);
-  unlock_collector();
+  with_cycles_excluded([] { __atomic_fetch_add(&GC_dont_gc, 1, __ATOMIC_RELAXED); });
 }
 
 void GC_enable(void) {
