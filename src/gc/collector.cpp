@@ -1,5 +1,6 @@
 #include "gc/collector.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -78,48 +80,86 @@ std::uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
 // by the very unlock and used to stop the releasing thread inside it (the
 // wake-up preempts it in the futex call). So a program's unlock marks its
 // thread's record while it runs, and a cycle that finds a stopped thread
-// so marked starts the world again, lets it run a moment and stops it
+// so marked starts the world again, lets it run (as below) and stops it
 // again (up to kReleaseRetries times). Boehm does more work between taking
 // the lock and stopping the world, which mostly hides the same window.
-constexpr int kReleaseRetries = 1000;
+constexpr int kReleaseRetries = 100;
 
 // The flag covers the unlock itself; what the program does after the
 // return is covered by time: a cycle that took the lock from a program
 // waits until the releasing thread has run kReleaserCpuNs more of its own
 // CPU time (its CPU clock, so a preempted releaser is waited for), or has
-// blocked (at most kReleaserWaitNs of waiting).
+// blocked. A releaser that has not run for kReleaserWaitNs is asked about
+// in /proc: while it is runnable (preempted on a loaded machine, where 2 ms
+// without a CPU is common) the cycle waits on, up to kReleaserMaxWaitNs;
+// once it sleeps, it is past the window.
 constexpr std::uint64_t kReleaserCpuNs = 20 * 1000;
 constexpr std::uint64_t kReleaserWaitNs = 2 * 1000 * 1000;
+constexpr std::uint64_t kReleaserMaxWaitNs = 50 * 1000 * 1000;
 std::atomic<std::uint64_t> g_program_unlock_ns{0};
 std::atomic<std::uint64_t> g_program_unlock_cpu_ns{0};
-std::atomic<clockid_t> g_program_unlock_clock{CLOCK_MONOTONIC};
+std::atomic<pid_t> g_program_unlock_tid{0};
 
-void note_program_unlock() {
-  clockid_t c;
-  if (pthread_getcpuclockid(pthread_self(), &c) != 0) return;
+// The CPU-time clock of thread tid of this process, as glibc builds it for
+// pthread_getcpuclockid (the kernel's per-thread scheduler clock). Made
+// from the tid, not the pthread_t, so that it may be read after the thread
+// exited: clock_gettime then fails instead of touching a freed descriptor.
+clockid_t thread_cpu_clock(pid_t tid) { return static_cast<clockid_t>((~static_cast<unsigned>(tid)) << 3) | 6; }
+
+void note_program_unlock(pid_t tid) {
+  if (tid <= 0) return;
   g_program_unlock_cpu_ns.store(now_ns(CLOCK_THREAD_CPUTIME_ID), std::memory_order_relaxed);
-  g_program_unlock_clock.store(c, std::memory_order_relaxed);
+  g_program_unlock_tid.store(tid, std::memory_order_relaxed);
   g_program_unlock_ns.store(now_ns(), std::memory_order_release);
+}
+
+// Whether thread tid of this process is running or waiting for a CPU (the
+// state letter after the command name in /proc/self/task/TID/stat); false
+// when it cannot be told.
+bool thread_is_runnable(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* paren = std::strrchr(buf, ')');  // the command name may hold anything
+  return paren != nullptr && paren[1] == ' ' && paren[2] == 'R';
+}
+
+// Wait until thread tid has run kReleaserCpuNs of CPU time past cpu0, or
+// has exited, or sleeps once kReleaserWaitNs have passed since `since`, or
+// kReleaserMaxWaitNs have.
+void wait_for_releaser(pid_t tid, std::uint64_t cpu0, std::uint64_t since) {
+  const clockid_t c = thread_cpu_clock(tid);
+  for (;;) {
+    std::uint64_t cpu;
+    if (!read_clock_ns(c, &cpu)) return;  // the thread has exited
+    if (cpu - cpu0 >= kReleaserCpuNs) return;
+    const std::uint64_t waited = now_ns() - since;
+    if (waited >= kReleaserMaxWaitNs) return;
+    if (waited >= kReleaserWaitNs && !thread_is_runnable(tid)) return;
+    sched_yield();
+  }
 }
 
 // Cycle lock held.
 void wait_after_program_unlock() {
   const std::uint64_t released = g_program_unlock_ns.exchange(0, std::memory_order_acquire);
   if (released == 0) return;
-  const clockid_t c = g_program_unlock_clock.load(std::memory_order_relaxed);
-  const std::uint64_t cpu0 = g_program_unlock_cpu_ns.load(std::memory_order_relaxed);
-  while (now_ns() - released < kReleaserWaitNs) {
-    std::uint64_t cpu;
-    if (!read_clock_ns(c, &cpu)) return;  // the thread has exited
-    if (cpu - cpu0 >= kReleaserCpuNs) return;
-    sched_yield();
-  }
+  wait_for_releaser(g_program_unlock_tid.load(std::memory_order_relaxed),
+                    g_program_unlock_cpu_ns.load(std::memory_order_relaxed), released);
 }
 
-bool a_thread_is_releasing_the_lock() {
-  bool found = false;
+// The tid of a stopped thread inside its release of the cycle lock, or 0.
+// World stopped.
+pid_t thread_releasing_the_lock() {
+  pid_t found = 0;
   for_each_thread_locked([&](ThreadRecord* r) {
-    if (r->releasing_cycle_lock.load(std::memory_order_relaxed)) found = true;
+    if (r->releasing_cycle_lock.load(std::memory_order_relaxed)) found = r->tid;
   });
   return found;
 }
@@ -373,20 +413,22 @@ bool gc_cycle(bool forced) {
     event(GcEvent::kPreStopWorld);
     stop_the_world();
     event(GcEvent::kPostStopWorld);
-    const bool releasing = release_retries < kReleaseRetries && a_thread_is_releasing_the_lock();
-    if (!releasing && globals_unchanged(globals)) break;
+    const pid_t releaser = release_retries < kReleaseRetries ? thread_releasing_the_lock() : 0;
+    if (releaser == 0 && globals_unchanged(globals)) break;
     // A thread stopped inside its release of the cycle lock (see
     // kReleaseRetries), or a shared object was loaded or unloaded since the
-    // listing, or is being loaded by a thread just stopped: again.
+    // listing, or is being loaded by a thread just stopped: again. The
+    // releaser gets the same moment past its unlock as above.
+    std::uint64_t releaser_cpu = 0;
+    if (releaser != 0) read_clock_ns(thread_cpu_clock(releaser), &releaser_cpu);
     event(GcEvent::kPreStartWorld);
     start_the_world();
     event(GcEvent::kPostStartWorld);
     unlock_world_state();
-    if (releasing) {
+    if (releaser != 0) {
       release_retries++;
       attempt--;
-      const timespec pause{0, 20 * 1000};
-      nanosleep(&pause, nullptr);
+      wait_for_releaser(releaser, releaser_cpu, now_ns());
       continue;
     }
     if (attempt == 1000) fatal("collector: the list of loaded objects never stops changing");
@@ -450,7 +492,7 @@ void unlock_collector() {
   tls_holds_cycle_lock = false;
   ThreadRecord* r = this_thread_record();
   if (r != nullptr) r->releasing_cycle_lock.store(true, std::memory_order_relaxed);
-  note_program_unlock();
+  note_program_unlock(r != nullptr ? r->tid : 0);
   g_cycle_lock.unlock();
   if (r != nullptr) r->releasing_cycle_lock.store(false, std::memory_order_relaxed);
 }
