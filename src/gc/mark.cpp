@@ -524,7 +524,13 @@ namespace {
 Worker& callback_worker() { return tls_worker != nullptr ? *tls_worker : main_worker(); }
 }  // namespace
 
-void mark_from_callback(std::uintptr_t p) { callback_worker().mark(p, 0, RootKind::kExplicit); }
+void mark_from_callback(std::uintptr_t p) {
+  // Outside a drain (a root callback of the program, before the mark
+  // starts) the main worker's remembered span is the last cycle's: that
+  // span may have been freed and its record reused since.
+  if (tls_worker == nullptr) main_worker().forget_span();
+  callback_worker().mark(p, 0, RootKind::kExplicit);
+}
 
 void push_range_from_callback(std::uintptr_t begin, std::uintptr_t end) {
   const std::uintptr_t b = (begin + 7) & ~std::uintptr_t{7};

@@ -69,7 +69,8 @@ MSpan* MHeap::alloc_small_span(int spc) {
   return s;
 }
 
-MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero) {
+MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero,
+                               std::uintptr_t volatile* keep) {
   std::unique_lock<std::mutex> g(lock_);
   const std::size_t committed_before = pages_.committed_bytes();
   const std::uintptr_t base = pages_.alloc(npages, need_zero);
@@ -102,6 +103,7 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->state.store(SpanState::kLarge, std::memory_order_relaxed);
   s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);
   large_.push(s);
+  *keep = base;  // before the span can be found (the stop waits for this lock)
   publish(s);
   const std::size_t committed = pages_.committed_bytes();
   committed_.store(committed, std::memory_order_relaxed);

@@ -39,8 +39,13 @@ class MHeap {
   MSpan* alloc_small_span(int spc);
 
   // A span of npages holding one large object of size bytes and kind.
-  // Takes the heap lock. *need_zero: the pages may hold old data.
-  MSpan* alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero);
+  // Takes the heap lock. *need_zero: the pages may hold old data. *keep
+  // (a slot in the caller's frame) receives the object's address before
+  // the span is published: from then on a collection may stop the thread
+  // before the address is in a register, and only a conservative root
+  // keeps the object (see alloc_large).
+  MSpan* alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero,
+                          std::uintptr_t volatile* keep);
 
   // Return a span's pages and record. The span must no longer be reachable
   // through any cache or central list. Takes the heap lock.

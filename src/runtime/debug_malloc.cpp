@@ -22,6 +22,7 @@ __thread std::uint64_t tls_epoch_at_entry __attribute__((tls_model("initial-exec
 
 void (*debug_slow_path_hook)() = nullptr;
 void (*debug_fast_path_hook)() = nullptr;
+void (*debug_large_span_hook)() = nullptr;
 
 void debug_malloc_enter(CacheFront* c) {
   if (tls_in_malloc) deadlock("allocation");

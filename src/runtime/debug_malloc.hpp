@@ -70,6 +70,11 @@ void check_heap();
 // raise a signal whose handler allocates.
 extern void (*debug_slow_path_hook)();
 
+// Test hook (debug-malloc builds only): called by a large allocation just
+// after its span is published, before the object's address is returned,
+// so a test can run a collection in that window.
+extern void (*debug_large_span_hook)();
+
 // Test hook (debug-malloc builds only): called inside every fast path just
 // after its entry check, so a test can make a cycle happen in flight.
 extern void (*debug_fast_path_hook)();

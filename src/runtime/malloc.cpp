@@ -69,15 +69,24 @@ void* alloc_large(std::size_t size, Kind kind, const TypeInfo* type) {
   const std::size_t npages = (size + kPageSize - 1) / kPageSize;
   if (!mheap().has_free_pages(npages)) reclaim_empty_spans();
   bool need_zero = false;
-  MSpan* s = mheap().alloc_large_span(npages, size, kind, &need_zero);
+  // Once the span is published a cycle may stop this thread before it has
+  // the object's address in a register: a span allocated before that
+  // cycle's mark and not marked by it is freed by its sweep, and this
+  // function would return freed pages (ECL's binding stacks were reused
+  // under it so). The address waits in this frame, which the stop scans.
+  std::uintptr_t volatile keep = 0;
+  MSpan* s = mheap().alloc_large_span(npages, size, kind, &need_zero, &keep);
   if (s == nullptr) return nullptr;
+  if constexpr (kDebugMalloc) {
+    if (debug_large_span_hook != nullptr) debug_large_span_hook();
+  }
   if (type != nullptr) s->large_type.store(type, std::memory_order_relaxed);
   mheap().add_live(npages * kPageSize);
   if (need_zero) std::memset(reinterpret_cast<void*>(s->base), 0, npages * kPageSize);
   AllocCounters& g = shared_counters();
   g.large_mallocs.fetch_add(1, std::memory_order_relaxed);
   g.large_malloc_bytes.fetch_add(npages * kPageSize, std::memory_order_relaxed);
-  return reinterpret_cast<void*>(s->base);
+  return reinterpret_cast<void*>(keep);
 }
 
 // One slot of span class spc from cache c, refilling as needed.

@@ -188,8 +188,10 @@ TEST_P(MHeapLargeSpan, OneObjectSpanPublishedAndFreed) {
   const LargeCase c = GetParam();
   const HeapPageStats before = mheap().page_stats();
   bool need_zero = true;
-  MSpan* s = mheap().alloc_large_span(c.npages, c.size, c.kind, &need_zero);
+  std::uintptr_t volatile keep = 0;
+  MSpan* s = mheap().alloc_large_span(c.npages, c.size, c.kind, &need_zero, &keep);
   ASSERT_NE(s, nullptr);
+  EXPECT_EQ(keep, s->base);  // handed back before the span was published
   EXPECT_EQ(s->base % kPageSize, 0u);
   EXPECT_EQ(s->npages, c.npages);
   EXPECT_TRUE(s->is_large());
@@ -255,7 +257,8 @@ TEST(MHeap, HasFreePagesAgreesWithStats) {
 TEST(MHeap, HugePagesSettingKeepsTheHeapWorking) {
   mheap().set_huge_pages(true);
   bool nz;
-  MSpan* s = mheap().alloc_large_span(2 * kPagesPerArena, 2 * kArenaSize, Kind::kNoscan, &nz);
+  std::uintptr_t volatile keep = 0;
+  MSpan* s = mheap().alloc_large_span(2 * kPagesPerArena, 2 * kArenaSize, Kind::kNoscan, &nz, &keep);
   mheap().set_huge_pages(false);
   ASSERT_NE(s, nullptr);
   expect_published(s);
@@ -268,7 +271,8 @@ TEST(MHeapDeathTest, CheckCoversEveryInUseSpan) {
   MSpan* s = mheap().alloc_small_span(span_class(11, Kind::kConservative));
   ASSERT_NE(s, nullptr);
   bool nz;
-  MSpan* l = mheap().alloc_large_span(3, 20000, Kind::kNoscan, &nz);
+  std::uintptr_t volatile keep = 0;
+  MSpan* l = mheap().alloc_large_span(3, 20000, Kind::kNoscan, &nz, &keep);
   ASSERT_NE(l, nullptr);
   mheap().check();
   s->alloc_count = 5;  // no alloc bit is set
@@ -291,7 +295,8 @@ TEST(MHeapDeathTest, FreeingASpanTwiceDies) {
   mheap().free_span(s);
   EXPECT_DEATH(mheap().free_span(s), "mallocgc: fatal error: span 0x[0-9a-f]+000 freed twice");
   bool nz;
-  MSpan* l = mheap().alloc_large_span(7, 50000, Kind::kNoscan, &nz);
+  std::uintptr_t volatile keep = 0;
+  MSpan* l = mheap().alloc_large_span(7, 50000, Kind::kNoscan, &nz, &keep);
   ASSERT_NE(l, nullptr);
   mheap().free_span(l);
   EXPECT_DEATH(mheap().free_span(l), "span 0x[0-9a-f]+ freed twice");
