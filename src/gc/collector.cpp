@@ -24,6 +24,7 @@
 #include "heap/meta_alloc.hpp"
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
+#include "heap/type_info.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
 
@@ -503,24 +504,52 @@ void with_cycles_excluded(void (*fn)()) {
   fn();
 }
 
+// The order is that of nesting elsewhere: the cycle lock outermost, the
+// type table before metadata (interning frees under it), then the world's
+// locks as a cycle takes them, metadata, and last the leaves (no other
+// lock is taken while one of them is held).
 void fork_prepare_collector() {
   g_cycle_lock.lock();
+  lock_type_table();
   lock_world_state();
   meta_lock();
+  lock_kinds();
+  lock_mark_procs();
+  lock_root_exclusions();
+  g_stats_lock.lock();
+  g_sweeper_lock.lock();
 }
 
 void fork_parent_collector() {
+  g_sweeper_lock.unlock();
+  g_stats_lock.unlock();
+  unlock_root_exclusions();
+  unlock_mark_procs();
+  unlock_kinds();
   meta_unlock();
   unlock_world_state();
+  unlock_type_table();
   g_cycle_lock.unlock();
 }
 
 void fork_child_collector() {
+  // The sweeper and the mark helpers did not come along; they start again
+  // at the next cycle. Its condition variable may count the sweeper as a
+  // waiter: made anew.
+  ::new (&sweeper_cv()) std::condition_variable();
+  g_sweeper_started.store(false);
+  g_sweeper_lock.unlock();
+  g_stats_lock.unlock();
+  unlock_root_exclusions();
+  unlock_mark_procs();
+  unlock_kinds();
   meta_unlock();
   forget_other_threads();
+  specials_after_fork();
+  g_program_unlock_ns.store(0, std::memory_order_relaxed);  // no releaser here
   unlock_world_state();
+  unlock_type_table();
   mark_after_fork();
-  g_sweeper_started.store(false);
   g_cycle_lock.unlock();
 }
 

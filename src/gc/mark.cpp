@@ -510,6 +510,9 @@ void mark_prepare(int nworkers) {
   g_configured_workers = nworkers;
 }
 
+void lock_mark_procs() { g_mark_proc_lock.lock(); }
+void unlock_mark_procs() { g_mark_proc_lock.unlock(); }
+
 bool register_mark_proc(MarkProc proc, unsigned* index) {
   std::lock_guard<std::mutex> g(g_mark_proc_lock);
   const unsigned n = g_mark_proc_count.load(std::memory_order_relaxed);

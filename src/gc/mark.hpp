@@ -71,6 +71,9 @@ void push_range_from_callback(std::uintptr_t begin, std::uintptr_t end);
 void mark_prepare(int nworkers);
 // In the child of fork(): no helper thread exists any more.
 void mark_after_fork();
+// The mark-procedure registry's lock (a leaf), held across fork().
+void lock_mark_procs();
+void unlock_mark_procs();
 
 // World stopped. Queue a root range (split as needed) for the next drain.
 void mark_root(const RootRange& r);

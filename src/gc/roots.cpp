@@ -165,6 +165,8 @@ bool in_root_range(std::uintptr_t p) {
 }
 
 void lock_roots() { g_roots_lock.lock(); }
+void lock_root_exclusions() { g_excluded_lock.lock(); }
+void unlock_root_exclusions() { g_excluded_lock.unlock(); }
 void unlock_roots() { g_roots_lock.unlock(); }
 const std::vector<RootRange>& explicit_roots_locked() { return explicit_list(); }
 

@@ -67,6 +67,9 @@ void clear_root_ranges();
 // Is p in an explicit range?
 bool in_root_range(std::uintptr_t p);
 void lock_roots();
+// The exclusion list's own lock (a leaf), held across fork().
+void lock_root_exclusions();
+void unlock_root_exclusions();
 void unlock_roots();
 template <class F>
 void for_each_explicit_root_locked(F&& fn);

@@ -71,7 +71,9 @@ std::deque<Queued>& queue() {
 }
 std::uint64_t g_queued_total = 0;
 std::uint64_t g_done_total = 0;
-std::once_flag g_thread_once;
+// Whether the finalizer thread runs (false again in the child of fork(),
+// which has none). Specials lock to change.
+bool g_thread_started = false;
 FinalizerPolicy g_policy = FinalizerPolicy::kThread;
 
 __thread bool tls_running_finalizers __attribute__((tls_model("initial-exec")));
@@ -104,6 +106,15 @@ Queued pop_locked() {
     q = pop_locked();
   }
   q.fn(q.obj, q.data);
+}
+
+void finalizer_thread();
+
+// Specials lock held.
+void start_finalizer_thread_locked() {
+  if (g_thread_started) return;
+  g_thread_started = true;
+  std::thread(finalizer_thread).detach();
 }
 
 void finalizer_thread() {
@@ -191,8 +202,7 @@ void set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, 
     fatal("set_finalizer(%p): not the start of an object (it is inside the object at %#lx)", obj,
           static_cast<unsigned long>(base));
   std::lock_guard<std::mutex> g(g_specials_lock);
-  if (fn != nullptr && g_policy == FinalizerPolicy::kThread)
-    std::call_once(g_thread_once, [] { std::thread(finalizer_thread).detach(); });
+  if (fn != nullptr && g_policy == FinalizerPolicy::kThread) start_finalizer_thread_locked();
   auto it = finalizers().find(base);
   if (old != nullptr)
     *old = it == finalizers().end() ? FinalizerEntry{} : FinalizerEntry{it->second.fn, it->second.data};
@@ -357,6 +367,18 @@ void unlock_specials() {
   g_specials_lock.unlock();
 }
 
+void specials_after_fork() {
+  // The finalizer thread and the parent's waiters did not come along: the
+  // condition variables may count waiters that do not exist here (a
+  // notify could wait for them), so they are made anew. A finalizer the
+  // parent's thread was running is the parent's: counted done here.
+  ::new (&queue_cv()) std::condition_variable();
+  ::new (&done_cv()) std::condition_variable();
+  g_thread_started = false;
+  g_done_total = g_queued_total - queue().size();
+  if (!queue().empty() && g_policy == FinalizerPolicy::kThread) start_finalizer_thread_locked();
+}
+
 void mark_finalizer_roots() {
   for (const auto& [base, f] : finalizers()) {
     mark_object_at(reinterpret_cast<std::uintptr_t>(f.data), RootKind::kFinalizer);
@@ -457,7 +479,12 @@ std::size_t queue_doomed_finalizers() {
     it = finalizers().erase(it);
     n++;
   }
-  if (n != 0) queue_cv().notify_all();
+  if (n != 0) {
+    // In the child of a fork the thread is started again by the first
+    // finalizers queued there.
+    if (g_policy == FinalizerPolicy::kThread) start_finalizer_thread_locked();
+    queue_cv().notify_all();
+  }
   return n;
 }
 

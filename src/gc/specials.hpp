@@ -139,6 +139,8 @@ SpecialsCounts specials_counts();
 // The collector, around and inside a stop of the world.
 void lock_specials();    // before stopping: tables, handles and queue
 void unlock_specials();  // after restarting
+// In the child of fork(), specials locked: no finalizer thread, no waiter.
+void specials_after_fork();
 void mark_finalizer_roots();
 // After the mark has drained: steps 1-4 above. Returns the bytes it marked.
 std::uint64_t finalize_after_mark();

@@ -17,6 +17,9 @@ std::mutex g_lock;
 
 }  // namespace
 
+void lock_kinds() { g_lock.lock(); }
+void unlock_kinds() { g_lock.unlock(); }
+
 bool register_kind(const KindRecord& r, Kind* out) {
   std::lock_guard<std::mutex> g(g_lock);
   const int n = g_count.load(std::memory_order_relaxed);

@@ -44,6 +44,9 @@ inline constexpr int kMaxCustomKinds = kNumKinds - static_cast<int>(Kind::kFirst
 
 // A new kind, or false (*out untouched) when all are taken.
 bool register_kind(const KindRecord& r, Kind* out);
+// The kind registry's lock (a leaf), held across fork().
+void lock_kinds();
+void unlock_kinds();
 // The record of a kind from register_kind (others have none).
 const KindRecord& kind_record(Kind k);
 // Set a kind's disclaim procedure (before objects of it are allocated).

@@ -104,4 +104,7 @@ const TypeInfo* intern_type(std::size_t size, const std::size_t* offsets, std::s
   return t;
 }
 
+void lock_type_table() { g_types.lock.lock(); }
+void unlock_type_table() { g_types.lock.unlock(); }
+
 }  // namespace mgc::internal

@@ -46,4 +46,9 @@ const TypeInfo* intern_type(std::size_t size, const std::size_t* pointer_offsets
 
 const char* type_error_string(TypeError e);
 
+// The interning table's lock, held across fork(). It is taken before the
+// metadata lock (interning frees a discarded record under it).
+void lock_type_table();
+void unlock_type_table();
+
 }  // namespace mgc::internal

@@ -1,10 +1,16 @@
 #include "runtime/collect.hpp"
 
+#include <pthread.h>
+
+#include <atomic>
+#include <mutex>
+
 #include "gc/collector.hpp"
 #include "gc/roots.hpp"
 #include "gc/specials.hpp"
 #include "gc/threads.hpp"
 #include "mallocgc/mallocgc.hpp"
+#include "os/fatal.hpp"
 #include "runtime/options.hpp"
 #include "runtime/thread_cache.hpp"
 
@@ -23,19 +29,67 @@ bool collect_now() {
   return gc_cycle(true);
 }
 
+namespace {
+std::atomic<int> g_fork_mode{kForkAutomatic};
+void (*g_fork_extra_lock)() = nullptr;
+void (*g_fork_extra_unlock)() = nullptr;
+// Whether this process's last prepare took the locks (parent and child
+// release only what prepare took, whatever the mode says meanwhile).
+bool g_fork_locked = false;
+
+void automatic_prepare() {
+  if (g_fork_mode.load(std::memory_order_acquire) == kForkAutomatic) fork_prepare();
+}
+void automatic_parent() {
+  if (g_fork_locked) fork_parent();
+}
+void automatic_child() {
+  if (g_fork_locked) fork_child();
+}
+}  // namespace
+
 void fork_prepare() {
   fork_prepare_collector();
   lock_cache_registry();
+  if (g_fork_extra_lock != nullptr) g_fork_extra_lock();
+  g_fork_locked = true;
 }
 
 void fork_parent() {
+  if (!g_fork_locked) return;
+  g_fork_locked = false;
+  if (g_fork_extra_unlock != nullptr) g_fork_extra_unlock();
   unlock_cache_registry();
   fork_parent_collector();
 }
 
 void fork_child() {
+  if (!g_fork_locked) return;
+  g_fork_locked = false;
+  if (g_fork_extra_unlock != nullptr) g_fork_extra_unlock();
   unlock_cache_registry();
   fork_child_collector();
+  // Unlocked now, single-threaded: the caches of the threads left behind
+  // give their spans and reserved slots back.
+  reclaim_caches_after_fork();
+}
+
+void set_fork_mode(ForkMode m) { g_fork_mode.store(m, std::memory_order_release); }
+ForkMode fork_mode() { return static_cast<ForkMode>(g_fork_mode.load(std::memory_order_acquire)); }
+
+void install_fork_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Registered at first use, so the program's later handlers run before
+    // this prepare (they may allocate) and after this parent and child.
+    if (pthread_atfork(automatic_prepare, automatic_parent, automatic_child) != 0)
+      fatal("cannot install the fork handlers (pthread_atfork failed)");
+  });
+}
+
+void set_fork_extra_locks(void (*lock)(), void (*unlock)()) {
+  g_fork_extra_lock = lock;
+  g_fork_extra_unlock = unlock;
 }
 
 }  // namespace internal

@@ -16,14 +16,32 @@ namespace mgc::internal {
 // mgc::collect, telling whether a cycle ran (a hook may decline it).
 bool collect_now();
 
-// fork() handlers (Boehm's GC_atfork_*): prepare takes the collector's and
-// the allocator's shared locks, so that the child inherits none held by a
-// thread that does not exist in it; parent releases them; child releases
-// them and forgets the other threads. The other threads' caches stay
-// registered in the child, their spans owned and unused.
+// fork() handlers: prepare takes every lock of the collector and the
+// allocator (the cycle lock, the type table, the world's locks, metadata,
+// the cache registry, then the leaf locks, then the program layer's), so
+// that the child inherits none held by a thread that does not exist in
+// it; parent releases them; child releases them, forgets the other
+// threads, takes their caches back (their spans and free slots return to
+// the central lists) and lets the background threads start again when
+// needed. Installed with pthread_atfork at first use; they act only in
+// the automatic mode.
 void fork_prepare();
 void fork_parent();
 void fork_child();
+
+// How fork() is handled (Boehm's GC_set_handle_fork): kForkAutomatic (the
+// default: the pthread_atfork handlers run the three above), kForkManual
+// (the program calls them around fork, Boehm's GC_atfork_*; the automatic
+// ones do nothing), kForkNone (nothing is done: a child that allocates may
+// deadlock).
+enum ForkMode : int { kForkNone = 0, kForkAutomatic = 1, kForkManual = -1 };
+void set_fork_mode(ForkMode m);
+ForkMode fork_mode();
+// Install the pthread_atfork handlers (once; at first use).
+void install_fork_handlers();
+// The program layer's own leaf locks (Boehm compat): taken after the
+// core's in prepare, released before them.
+void set_fork_extra_locks(void (*lock)(), void (*unlock)());
 
 // Called at the start of every allocation slow path: start a cycle if the
 // heap reached its goal, and prepare the thread's cache for the sweep if a

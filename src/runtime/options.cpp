@@ -13,6 +13,7 @@
 #include "gc/threads.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
+#include "runtime/collect.hpp"
 
 namespace mgc::internal {
 
@@ -191,6 +192,7 @@ void ensure_options() {
     set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark});
     g_ready.store(true, std::memory_order_release);
   }
+  install_fork_handlers();
   // Outside the lock: the hook may read the options (and call in here).
   if (g_first_use_hook != nullptr) g_first_use_hook();
 }

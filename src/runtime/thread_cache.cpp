@@ -146,6 +146,20 @@ void unregister_thread_fully() {
   pthread_setspecific(g_exit_key, nullptr);
 }
 
+void reclaim_caches_after_fork() {
+  MCache* const mine = this_cache_if_any();
+  for (;;) {
+    MCache* orphan = nullptr;
+    {
+      std::lock_guard<std::mutex> g(g_registry.lock);
+      for (MCache* c = g_registry.first; c != nullptr && orphan == nullptr; c = c->next)
+        if (c != mine) orphan = c;
+    }
+    if (orphan == nullptr) return;
+    release_cache(orphan);
+  }
+}
+
 void lock_cache_registry() { g_registry.lock.lock(); }
 void unlock_cache_registry() { g_registry.lock.unlock(); }
 

@@ -55,9 +55,11 @@ void release_this_cache();
 // registration is dropped. An allocation after this registers it again.
 void unregister_thread_fully();
 
-// fork(): hold the registry lock across it; in the child, the other
-// threads' caches are gone with them (their spans stay owned, unused).
+// fork(): hold the registry lock across it.
 void lock_cache_registry();
 void unlock_cache_registry();
+// In the child of fork(), registry unlocked: release every cache but the
+// calling thread's (their owners did not come along), as at thread exit.
+void reclaim_caches_after_fork();
 
 }  // namespace mgc::internal

@@ -32,6 +32,15 @@ extern std::size_t g_extra_bytes;
 // calling thread's registration, the hooks. Cheap after the first call.
 extern std::atomic<bool> g_initialized;
 void init_once();
+
+// The compat layer's leaf locks, held across fork() after the core's
+// (runtime/collect: set_fork_extra_locks).
+void lock_togglerefs();
+void unlock_togglerefs();
+void lock_free_lists();
+void unlock_free_lists();
+void lock_layouts();
+void unlock_layouts();
 inline void ensure_init() {
   if (!g_initialized.load(std::memory_order_acquire)) init_once();
 }

@@ -336,6 +336,17 @@ void first_use() {
   h.on_event = on_event;
   h.push_roots = push_program_roots;
   set_gc_hooks(h);
+  set_fork_extra_locks(
+      [] {
+        lock_togglerefs();
+        lock_free_lists();
+        lock_layouts();
+      },
+      [] {
+        unlock_layouts();
+        unlock_free_lists();
+        unlock_togglerefs();
+      });
   set_finalizer_policy(FinalizerPolicy::kCaller, caller_finalizer_hook);
   mheap().set_growth_hook(on_heap_growth);
   set_fatal_hook(on_fatal);

@@ -127,6 +127,9 @@ void toggleref_after_mark() {
     if (r.hidden != 0 && !r.strong && !object_marked(~r.hidden)) r.hidden = 0;
 }
 
+void lock_togglerefs() { g_toggle_lock.lock(); }
+void unlock_togglerefs() { g_toggle_lock.unlock(); }
+
 }  // namespace mgc::internal::boehm
 
 using namespace mgc::internal;

@@ -221,3 +221,8 @@ unsigned GC_new_proc(GC_mark_proc proc) {
 unsigned GC_new_proc_inner(GC_mark_proc proc) { return GC_new_proc(proc); }
 
 }  // extern "C"
+
+namespace mgc::internal::boehm {
+void lock_free_lists() { g_free_lists_lock.lock(); }
+void unlock_free_lists() { g_free_lists_lock.unlock(); }
+}  // namespace mgc::internal::boehm

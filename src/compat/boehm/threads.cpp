@@ -200,17 +200,20 @@ void* GC_call_with_alloc_lock(GC_fn_type fn, void* arg) {
   return result;
 }
 
+// Boehm: nonzero installs the handlers, -1 means the program calls
+// GC_atfork_* itself, 0 leaves fork alone. The core's handlers are
+// installed at first use and act in the automatic mode, the default here
+// (Boehm's Debian build handles fork too); the manual calls act only in
+// the manual mode ("no-op if handled automatically").
 void GC_set_handle_fork(int v) {
-  static std::once_flag once;
-  if (v > 0)
-    std::call_once(once, [] {
-      if (pthread_atfork(GC_atfork_prepare, GC_atfork_parent, GC_atfork_child) != 0)
-        fatal("GC_set_handle_fork: pthread_atfork failed");
-    });
+  set_fork_mode(v > 0 ? kForkAutomatic : v < 0 ? kForkManual : kForkNone);
+  if (v > 0) install_fork_handlers();
 }
 
-void GC_atfork_prepare(void) { fork_prepare(); }
-void GC_atfork_parent(void) { fork_parent(); }
+void GC_atfork_prepare(void) {
+  if (fork_mode() == kForkManual) fork_prepare();
+}
+void GC_atfork_parent(void) { fork_parent(); }  // only if prepare took the locks
 void GC_atfork_child(void) { fork_child(); }
 
 }  // extern "C"

@@ -142,6 +142,9 @@ void* typed_alloc_or_oom(std::size_t size, GC_descr d) {
 }
 
 }  // namespace
+void lock_layouts() { layouts().lock.lock(); }
+void unlock_layouts() { layouts().lock.unlock(); }
+
 }  // namespace mgc::internal::boehm
 
 using namespace mgc::internal;
