@@ -380,17 +380,22 @@ bool gc_cycle(bool forced) {
     pacer_defer();
     return false;
   }
-  static std::once_flag excluded;
-  std::call_once(excluded, [] {
+  std::unique_lock<std::mutex> cycle(g_cycle_lock);
+  CycleLockOwner owner;
+  // Under the cycle lock, which fork() handlers take: a child must not
+  // inherit a one-time initialisation (a guard) that a thread of the
+  // parent was in the middle of.
+  static bool excluded = false;
+  if (!excluded) {
+    excluded = true;
     // The allocator's static metadata: the arena map (32 MiB), and the heap
     // and central lists, whose page allocator and bounds hold addresses
     // of the heap that are not references to objects.
     exclude_from_roots(arena_l1, arena_l1 + kArenaL1Entries);
     exclude_from_roots(&mheap(), &mheap() + 1);
     exclude_from_roots(&mcentral(0), &mcentral(kNumSpanClasses - 1) + 1);
-  });
-  std::unique_lock<std::mutex> cycle(g_cycle_lock);
-  CycleLockOwner owner;
+    exclude_mark_statics(exclude_from_roots);
+  }
   // Asked again under the lock: a thread may have forbidden cycles (Boehm's
   // GC_disable) while this one waited for it.
   if (g_hooks.may_collect != nullptr && !g_hooks.may_collect()) {

@@ -72,6 +72,10 @@ constexpr std::size_t kPieceBytes = 64 * 1024;  // large objects and roots are s
 // only for the buffers its heaviest mark used.
 class BatchPool {
  public:
+  // User-provided: the reserve is left as static storage starts (zero,
+  // untouched), not cleared page by page.
+  BatchPool() {}
+
   Batch* get() {
     std::lock_guard<std::mutex> g(lock_);
     if (free_ != nullptr) {
@@ -82,8 +86,14 @@ class BatchPool {
       return b;
     }
     if (chunk_ == nullptr || used_ + sizeof(Batch) > kChunk) {
-      void* p = mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-      if (p == MAP_FAILED) fatal("collector: cannot map %zu more bytes of mark buffers", kChunk);
+      void* p = os::map_metadata(kChunk);
+      if (p == nullptr) {
+        // The OS refuses: the reserve in static storage, once. A mark that
+        // needs more than it while memory is exhausted cannot go on.
+        if (reserve_used_) fatal("collector: cannot map %zu more bytes of mark buffers (out of memory)", kChunk);
+        reserve_used_ = true;
+        p = reserve_;
+      }
       chunk_ = static_cast<char*>(p);
       used_ = 0;
     }
@@ -106,12 +116,19 @@ class BatchPool {
   char* chunk_ = nullptr;
   std::size_t used_ = 0;
   Batch* free_ = nullptr;
+  // One chunk's worth for when the OS refuses memory (bss: costs nothing
+  // until used).
+  bool reserve_used_ = false;
+  alignas(64) char reserve_[kChunk];
 };
 
 BatchPool& pool() {
   static Immortal<BatchPool> x;
   return *x;
 }
+}  // namespace
+
+namespace {
 
 // The shared list of full buffers and the termination protocol.
 struct Shared {
@@ -454,15 +471,11 @@ void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
   }
 }
 
-// The collector thread's worker; its buffer is empty between drains.
-// It lives in memory mapped for it, not in static storage: its fields
-// (the span cache) hold heap addresses while the globals are scanned.
+// The collector thread's worker; its buffer is empty between drains. In
+// static storage (nothing to map when memory runs out) that the roots
+// exclude: its fields (the span cache) hold heap addresses.
 Worker& main_worker() {
-  static Worker* const w = [] {
-    void* mem = os::map_metadata(sizeof(Worker));
-    if (mem == nullptr) fatal("collector: cannot map the mark worker");
-    return ::new (mem) Worker();
-  }();
+  static Immortal<Worker> w;
   return *w;
 }
 
@@ -539,6 +552,11 @@ void push_range_from_callback(std::uintptr_t begin, std::uintptr_t end) {
   const std::uintptr_t b = (begin + 7) & ~std::uintptr_t{7};
   if (end <= b) return;
   callback_worker().push({b, end & ~std::uintptr_t{7}, nullptr, b, RootKind::kExplicit});
+}
+
+void exclude_mark_statics(void (*exclude)(const void* begin, const void* end)) {
+  exclude(&pool(), &pool() + 1);
+  exclude(&main_worker(), &main_worker() + 1);
 }
 
 void mark_after_fork() {

@@ -71,6 +71,10 @@ void push_range_from_callback(std::uintptr_t begin, std::uintptr_t end);
 void mark_prepare(int nworkers);
 // In the child of fork(): no helper thread exists any more.
 void mark_after_fork();
+// Pass the static storage of the mark (the buffers' pool with its reserve
+// for when the OS refuses memory, the collector thread's worker) to
+// exclude: gray entries and span caches, not references.
+void exclude_mark_statics(void (*exclude)(const void* begin, const void* end));
 // The mark-procedure registry's lock (a leaf), held across fork().
 void lock_mark_procs();
 void unlock_mark_procs();

@@ -32,4 +32,12 @@ void advise_huge_pages(void* p, std::size_t size);
 void* map_metadata(std::size_t size);
 void unmap(void* p, std::size_t size);
 
+// Test hook (failure injection): every call above that asks the OS for
+// memory (reserve, commit, map_metadata) is numbered from 1 in the order
+// made; calls first .. first+count-1 fail as if the OS had refused.
+// inject_failures(0, 0) turns it off. memory_requests() is how many such
+// calls were made so far.
+void inject_failures(std::uint64_t first, std::uint64_t count);
+std::uint64_t memory_requests();
+
 }  // namespace mgc::internal::os

@@ -113,8 +113,12 @@ int child_work(int k) {
     mgc::collect();
     mgc::wait_for_finalizers();
   }
-  // Conservative roots may keep one or two.
-  if (finalized.load() < 8) return 5;
+  // Conservative roots may keep a few (a stale word in a register or in
+  // this frame); most must go, which proves the finalizer thread runs here.
+  if (finalized.load() < 5) {
+    std::fprintf(stderr, "child %d: %d of 10 finalizers ran\n", k, finalized.load());
+    return 5;
+  }
   if (!check(a, static_cast<std::uint64_t>(k), 5000)) return 6;
   mgc::internal::check_heap();  // aborts on an inconsistent list or span
   return 0;
@@ -154,7 +158,10 @@ TEST(Fork, ChildrenAllocateCollectAndExitWhileTheParentsThreadsAllocate) {
     ASSERT_GE(pid, 0);
     if (pid == 0) _exit(child_work(k));
     const int status = wait_for(pid, 20);
-    EXPECT_EQ(status, 0) << "child " << k << (status == -1 ? " hung" : status == -2 ? " died of a signal" : "");
+    EXPECT_EQ(status, 0) << "child " << k
+                         << (status == -1   ? " hung"
+                             : status == -2 ? " died of a signal"
+                                            : " exited with that status (see child_work)");
     if (status == 0) ok++;
     if (HasFailure()) break;
   }

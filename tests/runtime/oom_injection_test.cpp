@@ -1,0 +1,150 @@
+// Memory exhaustion by injection: the OS layer's test hook makes chosen
+// requests for memory (reserve, commit, metadata maps, mark buffers) fail
+// as if the OS had refused. For every request a workload makes, a child
+// process (fork) runs the workload with that one request refused, and then
+// with it and every later one refused: allocations must return nullptr
+// (never abort), collections must keep working, the heap must stay
+// consistent (check_heap), and once the OS gives memory again and the
+// program has dropped what it held, allocation must succeed again.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "gtest/gtest.h"
+#include "mallocgc/mallocgc.hpp"
+#include "os/mem.hpp"
+#include "runtime/debug_malloc.hpp"
+
+namespace {
+
+namespace os = mgc::internal::os;
+
+struct Node {
+  Node* next;
+  std::uint64_t value;
+  char pad[48];
+};
+
+// Held in a root the collector scans (static storage).
+Node* g_list;
+void* g_blobs[64];
+
+// The workload: lists, noscan blobs, large objects, typed pairs, frees and
+// collections. Returns how many allocations were refused; fails (exit 3)
+// if something that was allocated is found damaged.
+int workload() {
+  int refused = 0;
+  for (int round = 0; round < 6; round++) {
+    // The list grows from round to round (up to 8 MiB), so that the heap
+    // keeps asking the OS for more.
+    g_list = nullptr;
+    for (int i = 0; i < 20000 * (round + 1); i++) {
+      auto* n = static_cast<Node*>(mgc::alloc(sizeof(Node)));
+      if (n == nullptr) {
+        refused++;
+        break;
+      }
+      n->next = g_list;
+      n->value = static_cast<std::uint64_t>(i);
+      g_list = n;
+    }
+    for (int i = 0; i < 64; i++) {
+      const std::size_t size = i % 8 == 0 ? 300000 : static_cast<std::size_t>(40 + i * 200);
+      g_blobs[i] = mgc::alloc_noscan(size);
+      if (g_blobs[i] == nullptr) {
+        refused++;
+      } else {
+        std::memset(g_blobs[i], i, size < 64 ? size : 64);
+      }
+    }
+    try {
+      // A type's record is metadata too: mgc::Type throws std::bad_alloc
+      // when it cannot have one (and is built again at the next call).
+      static const mgc::Type pair(16, {0, 8});
+      if (mgc::alloc_typed(pair) == nullptr) refused++;
+    } catch (const std::bad_alloc&) {
+      refused++;
+    }
+    for (int i = 0; i < 64; i += 3)
+      if (g_blobs[i] != nullptr) mgc::free(g_blobs[i]), g_blobs[i] = nullptr;
+    mgc::collect();
+    std::uint64_t n = 0;
+    for (Node* x = g_list; x != nullptr; x = x->next) n++;
+    std::uint64_t expect = 0;
+    for (Node* x = g_list; x != nullptr; x = x->next) {
+      if (x->value != n - 1 - expect) std::_Exit(3);
+      expect++;
+    }
+    for (int i = 0; i < 64; i++)
+      if (g_blobs[i] != nullptr && static_cast<unsigned char*>(g_blobs[i])[0] != static_cast<unsigned char>(i))
+        std::_Exit(3);
+  }
+  return refused;
+}
+
+// In a child: refuse requests [first, first+count) counted from now, run
+// the workload, give memory back, drop everything, and allocate again.
+[[noreturn]] void child(std::uint64_t nth, std::uint64_t count) {
+  os::inject_failures(os::memory_requests() + nth, count);
+  workload();
+  os::inject_failures(0, 0);
+  g_list = nullptr;
+  for (void*& b : g_blobs) b = nullptr;
+  mgc::collect();
+  mgc::internal::check_heap();
+  if (workload() != 0) std::_Exit(4);  // memory is back: nothing refused
+  mgc::internal::check_heap();
+  std::_Exit(0);
+}
+
+int run_child(std::uint64_t nth, std::uint64_t count) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) child(nth, count);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+// How many requests the workload makes from a fresh child's state.
+std::uint64_t requests_made() {
+  int fds[2];
+  if (pipe(fds) != 0) return 0;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::uint64_t before = os::memory_requests();
+    workload();
+    const std::uint64_t n = os::memory_requests() - before;
+    if (write(fds[1], &n, sizeof n) != sizeof n) std::_Exit(1);
+    std::_Exit(0);
+  }
+  close(fds[1]);
+  std::uint64_t n = 0;
+  if (read(fds[0], &n, sizeof n) != sizeof n) n = 0;
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+  return n;
+}
+
+TEST(OomInjection, EveryRequestRefusedOnceOrForGood) {
+  // Nothing here has touched the heap yet: each child starts it, so the
+  // first requests (the heap's address space, its maps, the first cycle's
+  // mark buffers) are among those refused.
+  const std::uint64_t total = requests_made();
+  ASSERT_GT(total, 0u) << "the workload made no request for memory";
+  std::printf("the workload makes %llu requests for memory\n", static_cast<unsigned long long>(total));
+  for (std::uint64_t nth = 1; nth <= total + 2; nth++) {
+    EXPECT_EQ(run_child(nth, 1), 0) << "request " << nth << " refused once";
+    EXPECT_EQ(run_child(nth, ~std::uint64_t{0} / 2), 0) << "requests from " << nth << " on refused";
+    if (HasFailure()) break;
+  }
+}
+
+}  // namespace
