@@ -6,6 +6,7 @@
 // (never abort), collections must keep working, the heap must stay
 // consistent (check_heap), and once the OS gives memory again and the
 // program has dropped what it held, allocation must succeed again.
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "mallocgc/mallocgc.hpp"
@@ -145,6 +147,53 @@ TEST(OomInjection, EveryRequestRefusedOnceOrForGood) {
     EXPECT_EQ(run_child(nth, ~std::uint64_t{0} / 2), 0) << "requests from " << nth << " on refused";
     if (HasFailure()) break;
   }
+}
+
+// The target, with the OS's own refusal: under an address-space
+// limit of 4 GiB a program that holds what it allocates gets nullptr (never
+// an abort), and after it drops everything (no free: the collector must
+// find it dead) it can allocate as much again.
+[[noreturn]] void exhaust_under_limit() {
+  const rlimit rl = {rlim_t{4} << 30, rlim_t{4} << 30};
+  if (setrlimit(RLIMIT_AS, &rl) != 0) std::_Exit(10);
+  using Held = std::vector<void*, mgc::allocator<void*>>;
+  auto fill = [](Held* held) {
+    held->reserve(8192);
+    for (int i = 0; i < 8192; i++) {
+      void* p = mgc::alloc_noscan(1 << 20);
+      if (p == nullptr) return true;
+      std::memset(p, 1, 4096);
+      held->push_back(p);
+    }
+    return false;  // 8 GiB under a 4 GiB limit: impossible
+  };
+  std::size_t first = 0;
+  {
+    Held held;
+    if (!fill(&held)) std::_Exit(11);
+    first = held.size();
+    if (first < 1024) std::_Exit(12);  // the limit left less than 1 GiB
+  }
+  mgc::collect();
+  Held again;
+  if (!fill(&again)) std::_Exit(13);
+  // As much again, give or take what conservative roots keep.
+  if (again.size() < first * 9 / 10) std::_Exit(14);
+  std::_Exit(0);
+}
+
+TEST(OomUnderAddressSpaceLimit, NullThenRecoveryAfterDropping) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of shadow: an address-space limit breaks it";
+#endif
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) exhaust_under_limit();
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see exhaust_under_limit for the code";
 }
 
 }  // namespace
