@@ -49,6 +49,12 @@ void automatic_child() {
 }  // namespace
 
 void fork_prepare() {
+  // One-time setups run outside the locks taken below: let any that a
+  // thread has started finish first (their guards would stay taken in the
+  // child). ECL's and the tests' first forks come while other threads
+  // make their first allocations.
+  ensure_options();
+  finish_cache_setup();
   fork_prepare_collector();
   lock_cache_registry();
   if (g_fork_extra_lock != nullptr) g_fork_extra_lock();

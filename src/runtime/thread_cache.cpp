@@ -146,6 +146,8 @@ void unregister_thread_fully() {
   pthread_setspecific(g_exit_key, nullptr);
 }
 
+void finish_cache_setup() { create_exit_key(); }
+
 void reclaim_caches_after_fork() {
   MCache* const mine = this_cache_if_any();
   for (;;) {

@@ -55,7 +55,10 @@ void release_this_cache();
 // registration is dropped. An allocation after this registers it again.
 void unregister_thread_fully();
 
-// fork(): hold the registry lock across it.
+// fork(): hold the registry lock across it. Before it, finish_cache_setup
+// waits for the one-time setup another thread may be in the middle of (a
+// child would wait for it forever).
+void finish_cache_setup();
 void lock_cache_registry();
 void unlock_cache_registry();
 // In the child of fork(), registry unlocked: release every cache but the
