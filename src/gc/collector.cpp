@@ -509,15 +509,10 @@ void with_cycles_excluded(void (*fn)()) {
   fn();
 }
 
-// The order is that of nesting elsewhere: the cycle lock outermost, the
-// type table before metadata (interning frees under it), then the world's
-// locks as a cycle takes them, metadata, and last the leaves (no other
-// lock is taken while one of them is held).
-void fork_prepare_collector() {
-  g_cycle_lock.lock();
-  lock_type_table();
-  lock_world_state();
-  meta_lock();
+namespace {
+
+// The leaf locks: no other lock is taken while one of them is held.
+void lock_leaves() {
   lock_kinds();
   lock_mark_procs();
   lock_root_exclusions();
@@ -525,12 +520,29 @@ void fork_prepare_collector() {
   g_sweeper_lock.lock();
 }
 
-void fork_parent_collector() {
+void unlock_leaves() {
   g_sweeper_lock.unlock();
   g_stats_lock.unlock();
   unlock_root_exclusions();
   unlock_mark_procs();
   unlock_kinds();
+}
+
+}  // namespace
+
+// The order is that of nesting elsewhere: the cycle lock outermost, the
+// type table before metadata (interning frees under it), then the world's
+// locks as a cycle takes them, metadata, and last the leaves.
+void fork_prepare_collector() {
+  g_cycle_lock.lock();
+  lock_type_table();
+  lock_world_state();
+  meta_lock();
+  lock_leaves();
+}
+
+void fork_parent_collector() {
+  unlock_leaves();
   meta_unlock();
   unlock_world_state();
   unlock_type_table();
@@ -543,11 +555,7 @@ void fork_child_collector() {
   // waiter: made anew.
   ::new (&sweeper_cv()) std::condition_variable();
   g_sweeper_started.store(false);
-  g_sweeper_lock.unlock();
-  g_stats_lock.unlock();
-  unlock_root_exclusions();
-  unlock_mark_procs();
-  unlock_kinds();
+  unlock_leaves();
   meta_unlock();
   forget_other_threads();
   specials_after_fork();

@@ -126,9 +126,6 @@ BatchPool& pool() {
   static Immortal<BatchPool> x;
   return *x;
 }
-}  // namespace
-
-namespace {
 
 // The shared list of full buffers and the termination protocol.
 struct Shared {

@@ -37,14 +37,10 @@ void (*g_fork_extra_unlock)() = nullptr;
 // release only what prepare took, whatever the mode says meanwhile).
 bool g_fork_locked = false;
 
+// parent and child release only what a prepare took, so they serve as the
+// automatic handlers as they are.
 void automatic_prepare() {
   if (g_fork_mode.load(std::memory_order_acquire) == kForkAutomatic) fork_prepare();
-}
-void automatic_parent() {
-  if (g_fork_locked) fork_parent();
-}
-void automatic_child() {
-  if (g_fork_locked) fork_child();
 }
 }  // namespace
 
@@ -88,7 +84,7 @@ void install_fork_handlers() {
   std::call_once(once, [] {
     // Registered at first use, so the program's later handlers run before
     // this prepare (they may allocate) and after this parent and child.
-    if (pthread_atfork(automatic_prepare, automatic_parent, automatic_child) != 0)
+    if (pthread_atfork(automatic_prepare, fork_parent, fork_child) != 0)
       fatal("cannot install the fork handlers (pthread_atfork failed)");
   });
 }

@@ -142,6 +142,7 @@ void* typed_alloc_or_oom(std::size_t size, GC_descr d) {
 }
 
 }  // namespace
+
 void lock_layouts() { layouts().lock.lock(); }
 void unlock_layouts() { layouts().lock.unlock(); }
 
