@@ -72,7 +72,7 @@ void fork_child() {
   unlock_cache_registry();
   fork_child_collector();
   // Unlocked now, single-threaded: the caches of the threads left behind
-  // give their spans and reserved slots back.
+  // leave the registry (their spans stay theirs: thread_cache.cpp).
   reclaim_caches_after_fork();
 }
 

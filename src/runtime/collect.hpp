@@ -21,9 +21,8 @@ bool collect_now();
 // the cache registry, then the leaf locks, then the program layer's), so
 // that the child inherits none held by a thread that does not exist in
 // it; parent releases them; child releases them, forgets the other
-// threads, takes their caches back (their spans and free slots return to
-// the central lists) and lets the background threads start again when
-// needed. Installed with pthread_atfork at first use; they act only in
+// threads and their caches (whose spans stay owned and unused) and lets
+// the background threads start again when needed. Installed with pthread_atfork at first use; they act only in
 // the automatic mode.
 void fork_prepare();
 void fork_parent();

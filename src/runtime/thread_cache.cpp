@@ -149,16 +149,28 @@ void unregister_thread_fully() {
 void finish_cache_setup() { create_exit_key(); }
 
 void reclaim_caches_after_fork() {
+  // A thread left behind may have been inside one of its cache's slow paths
+  // (several fields changed one after the other, without a lock): its
+  // chunk fields cannot be trusted, and releasing them as at thread exit
+  // could clear the allocation bits of live objects (debug-malloc builds
+  // caught a central list handing out a full span so). Its spans stay
+  // owned by the dead cache and unused; the cache leaves the registry but
+  // not its memory, so no new cache can take its identity.
   MCache* const mine = this_cache_if_any();
-  for (;;) {
-    MCache* orphan = nullptr;
-    {
-      std::lock_guard<std::mutex> g(g_registry.lock);
-      for (MCache* c = g_registry.first; c != nullptr && orphan == nullptr; c = c->next)
-        if (c != mine) orphan = c;
+  std::lock_guard<std::mutex> g(g_registry.lock);
+  for (MCache* c = g_registry.first; c != nullptr;) {
+    MCache* const next = c->next;
+    if (c != mine) {
+      add_counters(g_shared, c->counters);
+      if (c->prev != nullptr) {
+        c->prev->next = c->next;
+      } else {
+        g_registry.first = c->next;
+      }
+      if (c->next != nullptr) c->next->prev = c->prev;
+      g_registry.count--;
     }
-    if (orphan == nullptr) return;
-    release_cache(orphan);
+    c = next;
   }
 }
 

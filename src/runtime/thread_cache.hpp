@@ -61,8 +61,9 @@ void unregister_thread_fully();
 void finish_cache_setup();
 void lock_cache_registry();
 void unlock_cache_registry();
-// In the child of fork(), registry unlocked: release every cache but the
-// calling thread's (their owners did not come along), as at thread exit.
+// In the child of fork(), registry unlocked: drop every cache but the
+// calling thread's from the registry (their owners did not come along);
+// their spans stay owned and unused (see thread_cache.cpp).
 void reclaim_caches_after_fork();
 
 }  // namespace mgc::internal
