@@ -167,6 +167,23 @@ void MCache::settle() {
   tiny_allocs_counted = t;
 }
 
+void MCache::abandon() {
+  // chunk_avail holds the reserved slots not yet counted (retire_chunk
+  // leaves it so); the owner may have been stopped between two of these
+  // fields' updates, which at worst miscounts one chunk.
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    if (spans[spc] == nullptr) continue;
+    if (spc == kTinySpanClass) {
+      bump(counters.tiny_block_mallocs, chunk_avail[spc]);
+    } else {
+      bump(counters.nmalloc[spc / kNumKinds], chunk_avail[spc]);
+    }
+  }
+  bump(counters.tiny_mallocs, front.tiny_allocs - tiny_allocs_counted);
+  tiny_allocs_counted = front.tiny_allocs;
+  reset();
+}
+
 void MCache::release_all() {
   // Spans held across a cycle are swept as they go back: first mark what
   // the current chunks handed out since the world was stopped.

@@ -90,6 +90,12 @@ struct MCache {
   // Put the cache in its initial, empty state.
   void reset();
 
+  // Fork child: the owner did not come along. Count every slot its chunks
+  // reserved as allocated (the sweeper counts them as freed when it takes
+  // them back), then forget its spans without touching them: they are
+  // given back by reclaim_orphan_spans, from their bits alone.
+  void abandon();
+
   // free() of slot i of s, a small non-tiny span this cache owns.
   void owner_free(MSpan* s, std::size_t i);
   // free() of the tiny object at byte off of block b of s, owned here.

@@ -320,6 +320,34 @@ std::size_t reclaim_empty_spans() {
   return n;
 }
 
+std::size_t reclaim_orphan_spans(const MCache* keep) {
+  // Collected under the heap lock, given back after it (uncache_span may
+  // free a span to mheap). Owned spans are on no list, so their links are
+  // free for this one.
+  SpanList orphans;
+  mheap().lock();
+  mheap().for_each_span_locked([&](MSpan* s) {
+    const MCache* owner = s->owner.load(std::memory_order_relaxed);
+    if (s->is_large() || owner == nullptr || owner == keep) return;
+    std::uint32_t allocated = 0;
+    const bool black = needs_sweep(s);
+    for (std::size_t w = 0; w < s->bitmap_words(); w++) {
+      const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed) & s->valid_mask(w);
+      allocated += static_cast<std::uint32_t>(popcount64(bits));
+      if (black) s->gc_bits[w].store(s->gc_bits[w].load(std::memory_order_relaxed) | bits, std::memory_order_relaxed);
+    }
+    s->alloc_count = allocated;
+    orphans.push(s);
+  });
+  mheap().unlock();
+  std::size_t n = 0;
+  while (MSpan* s = orphans.pop()) {
+    g_central[s->span_class].uncache_span(s);
+    n++;
+  }
+  return n;
+}
+
 void MCentral::check() {
   std::lock_guard<std::mutex> g(lock_);
   const std::size_t k = swept_index();

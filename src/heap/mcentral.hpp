@@ -113,6 +113,17 @@ std::size_t reclaim_empty_spans();
 // Returns slots freed.
 std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std::size_t cached_word);
 
+// After fork, in the child (one thread, every lock free): give back every
+// small span owned by a cache other than keep (the caches of threads that
+// did not come along). Their owners may have been stopped anywhere in a
+// slow path, so nothing in their caches is trusted: each span's state is
+// rebuilt from its bits alone. Every reserved slot counts as allocated (a
+// chunk's unhanded slots are garbage for the next cycle to reclaim), and a
+// span still waiting for its sweep is marked black entirely, since its
+// owner's handouts since the last mark carry no mark. Returns spans given
+// back.
+std::size_t reclaim_orphan_spans(const MCache* keep);
+
 // Release tiny block b of s whose objects are all freed, if they are:
 // reset its masks and return true. Owner or central lock holder only.
 bool tiny_block_reclaimable(MSpan* s, std::size_t b);

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "gc/threads.hpp"
+#include "heap/mcentral.hpp"
 #include "heap/meta_alloc.hpp"
 #include "os/fatal.hpp"
 
@@ -153,25 +154,34 @@ void reclaim_caches_after_fork() {
   // (several fields changed one after the other, without a lock): its
   // chunk fields cannot be trusted, and releasing them as at thread exit
   // could clear the allocation bits of live objects (debug-malloc builds
-  // caught a central list handing out a full span so). Its spans stay
-  // owned by the dead cache and unused; the cache leaves the registry but
-  // not its memory, so no new cache can take its identity.
+  // caught a central list handing out a full span so). Its counters are
+  // settled as if every reserved slot had been handed out, and its spans
+  // are given back from their bits alone (reclaim_orphan_spans); the
+  // reserved slots nobody got are reclaimed by the next cycles.
   MCache* const mine = this_cache_if_any();
-  std::lock_guard<std::mutex> g(g_registry.lock);
-  for (MCache* c = g_registry.first; c != nullptr;) {
-    MCache* const next = c->next;
-    if (c != mine) {
-      add_counters(g_shared, c->counters);
-      if (c->prev != nullptr) {
-        c->prev->next = c->next;
-      } else {
-        g_registry.first = c->next;
+  {
+    std::lock_guard<std::mutex> g(g_registry.lock);
+    for (MCache* c = g_registry.first; c != nullptr;) {
+      MCache* const next = c->next;
+      if (c != mine) {
+        c->abandon();
+        add_counters(g_shared, c->counters);
+        if (c->prev != nullptr) {
+          c->prev->next = c->next;
+        } else {
+          g_registry.first = c->next;
+        }
+        if (c->next != nullptr) c->next->prev = c->prev;
+        g_registry.count--;
+        // Reusable only once no span names it as owner: below, before any
+        // other thread of the child can exist.
+        c->next = g_registry.pool;
+        g_registry.pool = c;
       }
-      if (c->next != nullptr) c->next->prev = c->prev;
-      g_registry.count--;
+      c = next;
     }
-    c = next;
   }
+  reclaim_orphan_spans(mine);
 }
 
 void lock_cache_registry() { g_registry.lock.lock(); }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "heap/mheap.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "runtime/debug_malloc.hpp"
 #include "runtime/thread_cache.hpp"
@@ -177,6 +178,20 @@ TEST(Fork, ChildrenAllocateCollectAndExitWhileTheParentsThreadsAllocate) {
   EXPECT_TRUE(check(mine, 5, 1000));
 }
 
+// Small spans owned by a cache other than the calling thread's.
+std::size_t foreign_owned_spans() {
+  using namespace mgc::internal;
+  const MCache* mine = this_cache_if_any();
+  std::size_t n = 0;
+  mheap().lock();
+  mheap().for_each_span_locked([&](MSpan* s) {
+    const MCache* owner = s->owner.load(std::memory_order_relaxed);
+    if (!s->is_large() && owner != nullptr && owner != mine) n++;
+  });
+  mheap().unlock();
+  return n;
+}
+
 // The caches of the threads that did not come along are taken back: a
 // child whose parent had many threads holding cached spans does not
 // strand their free slots (its heap does not grow by their spans).
@@ -187,10 +202,23 @@ TEST(Fork, OtherThreadsCachesAreTakenBackInTheChild) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    // Only this thread's cache (if it has one) is left in the registry.
+    // Only this thread's cache (if it has one) is left in the registry,
+    // and no span is owned by another: the others went back to the
+    // central lists, rebuilt from their bits.
     const std::size_t caches = mgc::internal::for_each_cache([](const mgc::internal::MCache&) {});
+    if (caches > 1) _exit(10 + static_cast<int>(caches));
+    if (foreign_owned_spans() != 0) _exit(2);
     mgc::internal::check_heap();
-    _exit(caches <= 1 ? 0 : 10 + static_cast<int>(caches));
+    // The slots their chunks reserved and never handed out are garbage:
+    // two cycles (the first may keep spans that waited for a sweep) give
+    // them back, and allocation reuses them.
+    for (int i = 0; i < 3; i++) mgc::collect();
+    if (foreign_owned_spans() != 0) _exit(3);
+    Node* a = build(11, 50000);
+    mgc::collect();
+    if (!check(a, 11, 50000)) _exit(4);
+    mgc::internal::check_heap();
+    _exit(0);
   }
   EXPECT_EQ(wait_for(pid, 20), 0);
 }
