@@ -19,6 +19,7 @@
 namespace mgc::internal {
 
 std::uintptr_t debug_unmark_after_mark = 0;
+std::size_t debug_mark_batch_limit = 0;
 
 namespace {
 
@@ -61,8 +62,13 @@ constexpr std::size_t kBatchEntries = 400;
 struct Batch {
   Batch* next;
   std::size_t n;
+  std::size_t cap;  // kBatchEntries, or 0 for the stand-in (no_batch)
   Gray e[kBatchEntries];
 };
+
+// A worker's buffer when the pool had none to give: empty and full at
+// once, so the first push asks the pool again. Never written.
+Batch g_no_batch = {nullptr, 0, 0, {}};
 
 constexpr std::size_t kPieceBytes = 64 * 1024;  // large objects and roots are scanned in pieces
 
@@ -76,35 +82,39 @@ class BatchPool {
   // untouched), not cleared page by page.
   BatchPool() {}
 
-  Batch* get() {
+  // An empty buffer, or nullptr when memory is exhausted (the mark then
+  // drops work it can find again: see Worker::push_marked).
+  Batch* try_get() {
     std::lock_guard<std::mutex> g(lock_);
-    if (free_ != nullptr) {
-      Batch* b = free_;
+    if (debug_mark_batch_limit != 0 && out_ >= debug_mark_batch_limit) return nullptr;
+    Batch* b = free_;
+    if (b != nullptr) {
       free_ = b->next;
-      b->next = nullptr;
-      b->n = 0;
-      return b;
-    }
-    if (chunk_ == nullptr || used_ + sizeof(Batch) > kChunk) {
-      void* p = os::map_metadata(kChunk);
-      if (p == nullptr) {
-        // The OS refuses: the reserve in static storage, once. A mark that
-        // needs more than it while memory is exhausted cannot go on.
-        if (reserve_used_) fatal("collector: cannot map %zu more bytes of mark buffers (out of memory)", kChunk);
-        reserve_used_ = true;
-        p = reserve_;
+    } else {
+      if (chunk_ == nullptr || used_ + sizeof(Batch) > kChunk) {
+        void* p = os::map_metadata(kChunk);
+        if (p == nullptr) {
+          // The OS refuses: the reserve in static storage, once.
+          if (reserve_used_) return nullptr;
+          reserve_used_ = true;
+          p = reserve_;
+        }
+        chunk_ = static_cast<char*>(p);
+        used_ = 0;
       }
-      chunk_ = static_cast<char*>(p);
-      used_ = 0;
+      b = reinterpret_cast<Batch*>(chunk_ + used_);
+      used_ += sizeof(Batch);
     }
-    auto* b = reinterpret_cast<Batch*>(chunk_ + used_);
-    used_ += sizeof(Batch);
+    out_++;
     b->next = nullptr;
     b->n = 0;
+    b->cap = kBatchEntries;
     return b;
   }
   void put(Batch* b) {
+    if (b == &g_no_batch) return;
     std::lock_guard<std::mutex> g(lock_);
+    out_--;
     b->next = free_;
     free_ = b;
   }
@@ -115,6 +125,7 @@ class BatchPool {
   std::mutex lock_;
   char* chunk_ = nullptr;
   std::size_t used_ = 0;
+  std::size_t out_ = 0;  // buffers handed out and not put back
   Batch* free_ = nullptr;
   // One chunk's worth for when the OS refuses memory (bss: costs nothing
   // until used).
@@ -174,18 +185,49 @@ void push_full(Batch* b) {
   shared_state().cv.notify_one();
 }
 
+// Set when a mark dropped gray objects for want of buffers (memory
+// exhausted): the drain then scans every marked object again (Boehm's
+// mark-stack-overflow recovery). Only marked objects are ever dropped.
+std::atomic<bool> g_overflowed{false};
+std::atomic<std::uint64_t> g_overflow_rescans{0};
+
+Batch* get_or_none() {
+  Batch* b = pool().try_get();
+  return b != nullptr ? b : &g_no_batch;
+}
+
 class Worker {
  public:
-  Worker() : cur_(pool().get()) {}
+  Worker() : cur_(get_or_none()) {}
   ~Worker() { pool().put(cur_); }
 
-  void push(const Gray& e) {
-    if (cur_->n == kBatchEntries) {
-      push_full(cur_);
-      cur_ = pool().get();
+  // Queue e; false when no buffer can be had (memory exhausted), and the
+  // caller must deal with e itself.
+  bool try_push(const Gray& e) {
+    if (cur_->n == cur_->cap) [[unlikely]] {
+      Batch* b = pool().try_get();
+      if (b == nullptr) return false;
+      if (cur_ != &g_no_batch) push_full(cur_);
+      cur_ = b;
     }
     cur_->e[cur_->n++] = e;
+    return true;
   }
+  // Queue a range that nothing else will scan again (a root, part of an
+  // object being scanned): when no buffer can be had, scan it now.
+  void push(const Gray& e) {
+    if (!try_push(e)) [[unlikely]]
+      scan(e);
+  }
+  // Queue the contents of an object whose mark is set: when no buffer can
+  // be had they are dropped, and found again by the rescan of marked
+  // objects that ends the drain.
+  void push_marked(const Gray& e) {
+    if (!try_push(e)) [[unlikely]]
+      g_overflowed.store(true, std::memory_order_relaxed);
+  }
+  // Scan every object whose mark is set, directly (mark_drain's recovery).
+  void rescan_marked();
 
   void drain();
   void drain_loop();
@@ -195,6 +237,8 @@ class Worker {
   // Scan the object at p as descriptor d says.
   void scan_descriptor(std::uintptr_t p, std::uintptr_t d);
   void call_mark_proc(std::uintptr_t p, std::uintptr_t d);
+  // Whether the object at p has its mark set (in the bits this mark uses).
+  static bool marked_now(std::uintptr_t p);
   void mark(std::uintptr_t v, std::uintptr_t from, RootKind kind);
   // Slot i of s (allocated; base and size its object's): set its mark and,
   // if it was not set, queue its contents as its kind says. scan == false
@@ -228,7 +272,7 @@ bool Worker::refill() {
       Batch* b = shared_state().full;
       shared_state().full = b->next;
       g.unlock();
-      pool().put(cur_);
+      pool().put(cur_);  // empty, or the stand-in
       cur_ = b;
       return true;
     }
@@ -281,8 +325,9 @@ void Worker::drain_loop() {
     // Another worker is idle: give it half of what is queued here.
     if (++since_check == 64) {
       since_check = 0;
-      if (cur_->n >= 8 && shared_state().waiting.load(std::memory_order_relaxed) > 0) {
-        Batch* half = pool().get();
+      Batch* half = nullptr;
+      if (cur_->n >= 8 && shared_state().waiting.load(std::memory_order_relaxed) > 0 &&
+          (half = pool().try_get()) != nullptr) {
         const std::size_t k = cur_->n / 2;
         for (std::size_t j = 0; j < k; j++) half->e[j] = cur_->e[j];
         for (std::size_t j = k; j < cur_->n; j++) cur_->e[j - k] = cur_->e[j];
@@ -357,22 +402,22 @@ inline void Worker::mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std:
     case ScanMode::kNone:
       return;
     case ScanMode::kConservative:
-      push({base, base + size, nullptr, base, RootKind::kHeap});
+      push_marked({base, base + size, nullptr, base, RootKind::kHeap});
       return;
     case ScanMode::kCustom:
-      push({base, kind_descriptor(s->kind, size), kDescriptor, base, RootKind::kHeap});
+      push_marked({base, kind_descriptor(s->kind, size), kDescriptor, base, RootKind::kHeap});
       return;
     case ScanMode::kTyped: {
       if (s->is_large()) {
         const TypeInfo* t = s->large_type.load(std::memory_order_relaxed);
-        if (t != nullptr) push({base, base + t->scan_words() * 8, t, base, RootKind::kHeap});
+        if (t != nullptr) push_marked({base, base + t->scan_words() * 8, t, base, RootKind::kHeap});
         return;
       }
       // The slot's type record is a likely cache miss: queue its address
       // and read it when the object comes off the FIFO (drain prefetches).
       const TypeInfo* const* rec = s->type_records + i;
       __builtin_prefetch(rec);
-      push({base, 0, kTypeNotRead, reinterpret_cast<std::uintptr_t>(rec), RootKind::kHeap});
+      push_marked({base, 0, kTypeNotRead, reinterpret_cast<std::uintptr_t>(rec), RootKind::kHeap});
       return;
     }
   }
@@ -388,10 +433,10 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gra
     e.end = e.begin + e.type->scan_words() * 8;
   }
   std::uintptr_t end = e.end;
-  if (end - e.begin > kPieceBytes) {
-    push({e.begin + kPieceBytes, e.end, e.type, e.base, e.kind});
+  // The rest of a large range waits for this worker or another; with no
+  // buffer for it, it is scanned now, whole.
+  if (end - e.begin > kPieceBytes && try_push({e.begin + kPieceBytes, e.end, e.type, e.base, e.kind}))
     end = e.begin + kPieceBytes;
-  }
   if (e.type == nullptr) {
     for (std::uintptr_t p = e.begin; p < end; p += 8) mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
     return;
@@ -452,8 +497,17 @@ void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
     MarkStackEntry* limit = proc_stack_ + proc_stack_size_;
     MarkStackEntry* end = proc(reinterpret_cast<std::uintptr_t*>(p), top, limit, env);
     if (end < limit) {
+      bool dropped = false;
       for (MarkStackEntry* q = top + 1; q <= end; q++)
-        push({q->start, q->descr, kDescriptor, q->start, RootKind::kHeap});
+        if (!try_push({q->start, q->descr, kDescriptor, q->start, RootKind::kHeap})) dropped = true;
+      // Scanning them here could call a procedure that reuses this stack.
+      // When the object is marked, the rescan calls its procedure again.
+      if (dropped) {
+        if (!marked_now(p))
+          fatal("mark: out of memory for mark buffers while a mark procedure ran on an unmarked object %#lx",
+                static_cast<unsigned long>(p));
+        g_overflowed.store(true, std::memory_order_relaxed);
+      }
       return;
     }
     // The procedure filled its stack (Boehm: an overflow, which restarts
@@ -682,7 +736,51 @@ void clear_mark_at(std::uintptr_t p) {
   o.span->gc_bits[o.slot / 64].fetch_and(~(std::uint64_t{1} << (o.slot % 64)), std::memory_order_relaxed);
 }
 
-std::uint64_t mark_drain() {
+namespace {
+
+bool Worker::marked_now(std::uintptr_t p) {
+  ObjectRef o;
+  if (!locate(p, &o)) return false;
+  const std::atomic<std::uint64_t>* bits = g_checking ? o.span->check_bits : o.span->gc_bits;
+  return bits != nullptr && ((bits[o.slot / 64].load(std::memory_order_relaxed) >> (o.slot % 64)) & 1);
+}
+
+void Worker::rescan_marked() {
+  // Each pass scans every marked object whole and directly, so it marks
+  // at least everything one reference away from the marked set: passes
+  // end, however little memory the buffers get.
+  forget_span();
+  mheap().for_each_span_locked([this](MSpan* s) {
+    const SpanState st = s->state.load(std::memory_order_relaxed);
+    if (st != SpanState::kSmall && st != SpanState::kLarge) return;
+    const ScanMode mode = scan_mode(s->kind);
+    if (mode == ScanMode::kNone) return;
+    const std::atomic<std::uint64_t>* bits = g_checking ? s->check_bits : s->gc_bits;
+    if (bits == nullptr) return;
+    for (std::size_t word = 0; word < s->bitmap_words(); word++) {
+      std::uint64_t m = bits[word].load(std::memory_order_relaxed) &
+                        s->alloc_bits[word].load(std::memory_order_relaxed) & s->valid_mask(word);
+      for (; m != 0; m &= m - 1) {
+        const std::size_t i = word * 64 + static_cast<std::size_t>(__builtin_ctzll(m));
+        const std::uintptr_t base = s->is_large() ? s->base : s->slot_address(i);
+        const std::size_t size = s->is_large() ? s->large_size : s->elem_size;
+        if (mode == ScanMode::kConservative) {
+          scan({base, base + size, nullptr, base, RootKind::kHeap});
+        } else if (mode == ScanMode::kCustom) {
+          scan({base, kind_descriptor(s->kind, size), kDescriptor, base, RootKind::kHeap});
+        } else if (s->is_large()) {
+          const TypeInfo* t = s->large_type.load(std::memory_order_relaxed);
+          if (t != nullptr) scan({base, base + t->scan_words() * 8, t, base, RootKind::kHeap});
+        } else {
+          scan({base, 0, kTypeNotRead, reinterpret_cast<std::uintptr_t>(s->type_records + i), RootKind::kHeap});
+        }
+      }
+    }
+  });
+}
+
+// One drain by the main worker and the helpers it brings in.
+std::uint64_t drain_with_helpers() {
   Worker& w = main_worker();
   Shared& sh = shared_state();
   {
@@ -710,6 +808,23 @@ std::uint64_t mark_drain() {
   g_workers_used = used;
   return w.marked_bytes + sh.marked_bytes.load(std::memory_order_relaxed);
 }
+
+}  // namespace
+
+std::uint64_t mark_drain() {
+  std::uint64_t marked = drain_with_helpers();
+  while (g_overflowed.exchange(false, std::memory_order_relaxed)) {
+    g_overflow_rescans.fetch_add(1, std::memory_order_relaxed);
+    Worker& w = main_worker();
+    w.marked_bytes = 0;
+    w.rescan_marked();
+    marked += w.marked_bytes;  // drain_with_helpers starts its count afresh
+    marked += drain_with_helpers();
+  }
+  return marked;
+}
+
+std::uint64_t mark_overflow_rescans() { return g_overflow_rescans.load(std::memory_order_relaxed); }
 
 int mark_workers_used() { return g_workers_used; }
 

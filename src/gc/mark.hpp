@@ -128,4 +128,12 @@ std::uint64_t mark_helper_cpu_ns();
 // it. 0: off.
 extern std::uintptr_t debug_unmark_after_mark;
 
+// Test hook: when non-zero, at most this many mark buffers are handed out
+// at once, as if memory ran out there (exercises the overflow rescan).
+extern std::size_t debug_mark_batch_limit;
+
+// Rescans of marked objects after a mark dropped work for want of
+// buffers, since the process started.
+std::uint64_t mark_overflow_rescans();
+
 }  // namespace mgc::internal
