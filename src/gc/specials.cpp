@@ -118,7 +118,8 @@ void start_finalizer_thread_locked() {
 }
 
 void finalizer_thread() {
-  register_thread();  // the object sits on this stack during the call
+  // The object sits on this stack during the call.
+  if (register_thread() == nullptr) fatal("out of memory registering the finalizer thread");
   for (;;) {
     clear_vector_registers();
     run_one_finalizer();

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <new>
 
+#include "heap/meta_alloc.hpp"
 #include "mallocgc/internal/cache_front.hpp"
 #include "os/fatal.hpp"
 
@@ -26,6 +27,11 @@ __thread bool tls_stop_deferred __attribute__((tls_model("initial-exec")));
 bool debug_no_stop_deferral = false;
 
 namespace {
+
+void free_record(ThreadRecord* r) {
+  r->~ThreadRecord();
+  meta_free(r, sizeof(ThreadRecord));
+}
 
 __thread ThreadRecord* tls_record __attribute__((tls_model("initial-exec")));
 
@@ -144,8 +150,12 @@ ThreadRecord* register_thread() {
     r->refs++;
     return r;
   }
-  auto* r = new (std::nothrow) ThreadRecord();
-  if (r == nullptr) fatal("out of memory registering a thread");
+  // Metadata memory, not the system malloc: the OS's refusal is seen here
+  // as nullptr (os::inject_failures reaches it too).
+  static_assert(sizeof(ThreadRecord) <= kMaxMetaBlock);
+  void* mem = meta_alloc(sizeof(ThreadRecord));
+  if (mem == nullptr) return nullptr;
+  auto* r = ::new (mem) ThreadRecord();
   r->thread = pthread_self();
   r->tid = static_cast<pid_t>(syscall(SYS_gettid));
   if (!current_stack_bounds(&r->stack_lo, &r->stack_hi)) fatal("cannot find the stack of thread %d", r->tid);
@@ -171,7 +181,7 @@ void remove_record(ThreadRecord* r) {
     if (r->next != nullptr) r->next->prev = r->prev;
     tls_record = nullptr;
   }
-  delete r;
+  free_record(r);
 }
 }  // namespace
 
@@ -283,7 +293,7 @@ void forget_other_threads() {
   ThreadRecord* r = g_first;
   while (r != nullptr) {
     ThreadRecord* next = r->next;
-    if (r != self) delete r;
+    if (r != self) free_record(r);
     r = next;
   }
   g_first = self;

@@ -74,7 +74,8 @@ struct ThreadRecord {
   ThreadRecord* prev = nullptr;
 };
 
-// Register the calling thread (once more, if it already is).
+// Register the calling thread (once more, if it already is). nullptr when
+// memory for its record cannot be had (the thread stays unregistered).
 ThreadRecord* register_thread();
 // Drop one registration; the record goes with the last.
 void unregister_thread();

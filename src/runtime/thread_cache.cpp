@@ -110,7 +110,15 @@ MCache* this_cache() {
     mem = meta_alloc(sizeof(MCache));
     if (mem == nullptr) return nullptr;
   }
+  // A thread that allocates holds heap pointers: registered first, so that
+  // without memory for its record the allocation fails like any other.
   auto* c = ::new (mem) MCache();
+  if (register_thread() == nullptr) {
+    std::lock_guard<std::mutex> g(g_registry.lock);
+    c->next = g_registry.pool;
+    g_registry.pool = c;
+    return nullptr;
+  }
   c->reset();
   {
     std::lock_guard<std::mutex> g(g_registry.lock);
@@ -120,7 +128,6 @@ MCache* this_cache() {
     g_registry.first = c;
     g_registry.count++;
   }
-  register_thread();  // a thread that allocates holds heap pointers
   tls_cache = &c->front;
   pthread_setspecific(g_exit_key, c);
   return c;
@@ -128,7 +135,8 @@ MCache* this_cache() {
 
 void register_thread_scope() {
   create_exit_key();
-  register_thread();
+  // Explicit registration has no way to say it failed (Boehm aborts too).
+  if (register_thread() == nullptr) fatal("out of memory registering a thread");
   if (pthread_getspecific(g_exit_key) == nullptr) pthread_setspecific(g_exit_key, kNoCache);
 }
 

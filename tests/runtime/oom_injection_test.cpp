@@ -1,5 +1,6 @@
 // Memory exhaustion by injection: the OS layer's test hook makes chosen
-// requests for memory (reserve, commit, metadata maps, mark buffers) fail
+// requests for memory (reserve, commit, metadata maps, mark buffers, a
+// thread's cache and record) fail
 // as if the OS had refused. For every request a workload makes, a child
 // process (fork) runs the workload with that one request refused, and then
 // with it and every later one refused: allocations must return nullptr
@@ -10,11 +11,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -72,6 +76,18 @@ int workload() {
     } catch (const std::bad_alloc&) {
       refused++;
     }
+    // A thread's first allocation needs its cache and its thread record
+    // (metadata): refused, the allocation returns nullptr.
+    std::thread([&refused] {
+      auto* p = static_cast<std::uint64_t*>(mgc::alloc(64));
+      if (p == nullptr) {
+        refused++;
+        return;
+      }
+      p[7] = 7;
+      mgc::collect();
+      if (p[7] != 7) std::_Exit(3);
+    }).join();
     for (int i = 0; i < 64; i += 3)
       if (g_blobs[i] != nullptr) mgc::free(g_blobs[i]), g_blobs[i] = nullptr;
     mgc::collect();
@@ -147,6 +163,48 @@ TEST(OomInjection, EveryRequestRefusedOnceOrForGood) {
     EXPECT_EQ(run_child(nth, ~std::uint64_t{0} / 2), 0) << "requests from " << nth << " on refused";
     if (HasFailure()) break;
   }
+}
+
+// Threads whose first allocation comes while the OS refuses everything:
+// their caches and thread records are metadata, and once the maps already
+// made are used up an allocation returns nullptr instead of aborting (a
+// few hundred live threads outgrow any one map). Memory back, new threads
+// allocate again.
+[[noreturn]] void threads_while_refused() {
+  void* volatile warm = mgc::alloc(64);  // the heap and this thread exist
+  (void)warm;
+  os::inject_failures(os::memory_requests() + 1, ~std::uint64_t{0} / 2);
+  constexpr int kThreads = 300;
+  std::atomic<int> refused{0}, ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++)
+    threads.emplace_back([&] {
+      void* volatile p = mgc::alloc(32);  // held (registered) until all have tried
+      if (p == nullptr) refused++;
+      ready++;
+      while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+  while (ready.load() < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  go = true;
+  for (auto& t : threads) t.join();
+  if (refused.load() == 0) std::_Exit(5);  // nothing was refused: the test proves nothing
+  os::inject_failures(0, 0);
+  mgc::collect();
+  bool ok = false;
+  std::thread([&ok] { ok = mgc::alloc(32) != nullptr; }).join();
+  std::_Exit(ok ? 0 : 6);
+}
+
+TEST(OomInjection, ThreadsFirstAllocationsWhileTheOsRefuses) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) threads_while_refused();
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "5: no allocation was refused; 6: none succeeded afterwards";
 }
 
 // The target, with the OS's own refusal: under an address-space
