@@ -14,17 +14,25 @@ std::atomic<std::int64_t> g_limit{kNoMemoryLimit};
 std::atomic<std::uint64_t> g_live{0};
 std::atomic<int> g_fill_permille{0};
 std::atomic<std::uint64_t> g_min_goal{kHeapMinimum};
+// The highest goal GOGC's rule gave at the end of a cycle (the fill's cap).
+std::atomic<std::uint64_t> g_peak_goal{0};
+
+// GOGC's goal for a live heap (pct >= 0), without overflow for huge heaps.
+std::uint64_t gogc_goal(std::uint64_t live, int pct) {
+  const auto p = static_cast<std::uint64_t>(pct);
+  return std::max(live + live / 100 * p + live % 100 * p / 100, g_min_goal.load(std::memory_order_relaxed));
+}
 
 std::uint64_t compute_goal(std::uint64_t live) {
   const int pct = g_percent.load(std::memory_order_relaxed);
   std::uint64_t goal = UINT64_MAX;
-  const auto p = static_cast<std::uint64_t>(pct);
-  if (pct >= 0)
-    goal = std::max(live + live / 100 * p + live % 100 * p / 100, g_min_goal.load(std::memory_order_relaxed));
+  if (pct >= 0) goal = gogc_goal(live, pct);
   const int fill = g_fill_permille.load(std::memory_order_relaxed);
   const std::uint64_t committed = mheap().committed_bytes();
-  if (pct >= 0 && fill > 0 && committed > live)
-    goal = std::max(goal, live + (committed - live) / 1000 * static_cast<std::uint64_t>(fill));
+  if (pct >= 0 && fill > 0 && committed > live) {
+    const std::uint64_t filled = live + (committed - live) / 1000 * static_cast<std::uint64_t>(fill);
+    goal = std::max(goal, std::min(filled, g_peak_goal.load(std::memory_order_relaxed)));
+  }
   const std::int64_t limit = g_limit.load(std::memory_order_relaxed);
   if (limit != kNoMemoryLimit) {
     const std::uint64_t meta = meta_sys_bytes();
@@ -64,6 +72,11 @@ std::int64_t pacer_memory_limit() { return g_limit.load(std::memory_order_relaxe
 
 void pacer_end_cycle(std::uint64_t live) {
   g_live.store(live, std::memory_order_relaxed);
+  const int pct = g_percent.load(std::memory_order_relaxed);
+  if (pct >= 0) {
+    const std::uint64_t own = gogc_goal(live, pct);
+    if (own > g_peak_goal.load(std::memory_order_relaxed)) g_peak_goal.store(own, std::memory_order_relaxed);
+  }
   g_heap_goal.store(compute_goal(live), std::memory_order_relaxed);
 }
 

@@ -25,10 +25,13 @@ inline constexpr std::int64_t kNoMemoryLimit = INT64_MAX;
 int pacer_set_gc_percent(int percent);  // returns the old value
 // Boehm's habit of using the heap it has (the Boehm face): the goal is at
 // least live + fill_permille/1000 of the committed bytes the last mark
-// left free, so a heap grown by a peak is used before the next cycle.
-// Bounded: free slots stranded in other size classes count in that free
-// space, but with a fill under 1 the heap converges. 0 (the default) is
-// Go's rule alone.
+// left free, so a heap grown by a peak of live data is used before the
+// next cycle; but never above the highest goal the live heap itself ever
+// set (GOGC's rule). Without that cap the heap ratchets: a program whose
+// garbage cannot reuse the free pages (large objects that keep growing,
+// as GMP's temporaries do) grows the heap, which raises the goal, which
+// lets it allocate more garbage before the next cycle (guile's bignums
+// reached 566 MiB for 1 MiB live). 0 (the default) is Go's rule alone.
 void pacer_set_heap_fill(int fill_permille);
 // The smallest goal (kHeapMinimum, Go's 4 MiB, unless set): a program
 // whose live heap is tiny still allocates this much between cycles. The
