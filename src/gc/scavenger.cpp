@@ -61,13 +61,11 @@ void scavenger_thread() {
     }
     for (;;) {
       bool by_limit = false;
-      std::uint64_t want = excess(&by_limit);
-      if (want == 0) break;
+      if (excess(&by_limit) == 0) break;
       const std::uint64_t t0 = now_ns();
-      std::size_t got = 0;
       // One huge page per batch at most: the heap lock is dropped between
       // batches and around each madvise.
-      got = mheap().scavenge_one();
+      const std::size_t got = mheap().scavenge_one();
       if (got == 0) break;  // every free page is released
       g_scavenged.fetch_add(got, std::memory_order_relaxed);
       if (by_limit) continue;

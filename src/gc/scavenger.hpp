@@ -31,8 +31,10 @@ namespace mgc::internal {
 
 // Percent of one CPU the background scavenger may take while it works
 // towards the goal (Go: scavengePercent, 1% of GOMAXPROCS; with 2 CPUs
-// that is 2% of one). At 2%, a 1 GiB heap dropped by the program is
-// released in a few seconds (each 2 MiB batch takes 20-150 us here).
+// that is 2% of one). At 2%, a dropped 512 MiB heap went back in about
+// 1 s with transparent huge pages and 3.3 s without (gc_scavenge_test's
+// background case: about 90 and 330 us per 2 MiB batch), so 1 GiB takes
+// 2 to 7 s.
 inline constexpr int kScavengeCpuPercent = 2;
 
 // Whether cycles wake the background scavenger (MALLOCGC_SCAVENGE).
