@@ -53,6 +53,7 @@ typedef struct mgc_stats {
   uint64_t heap_reserved;        /* bytes of address space reserved */
   uint64_t heap_inuse;           /* bytes in spans that hold objects */
   uint64_t heap_idle;            /* committed bytes in free page runs */
+  uint64_t heap_released;        /* of heap_idle, bytes returned to the OS */
   uint64_t mallocs;              /* cumulative objects allocated */
   uint64_t frees;                /* cumulative objects freed */
   uint64_t large_mallocs;        /* of mallocs, objects above 32 KiB */
@@ -74,6 +75,7 @@ void mgc_stats(mgc_stats_t* out);
 
 /* The collector: see mallocgc.hpp for the full contract of each call. */
 void mgc_collect(void);
+size_t mgc_release_memory(void);             /* collect, then return every free page to the OS; bytes released */
 int mgc_set_gc_percent(int percent);         /* returns the old value; <0: off */
 int64_t mgc_set_memory_limit(int64_t bytes); /* returns the old limit; <0: query */
 void mgc_add_roots(void* begin, void* end);

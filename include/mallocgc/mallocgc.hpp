@@ -142,6 +142,16 @@ T* make(A&&... args) {
 // a slow path. Finalizers it queues run later, on the finalizer thread.
 void collect();
 
+// Return as much memory to the OS as possible now (Go:
+// debug.FreeOSMemory): a full collection as collect() does, then every free
+// page of the heap is released (madvise MADV_DONTNEED), whatever the
+// background scavenger's goal. Returns the bytes newly released. The
+// memory stays reserved; reusing it costs page faults and no zeroing.
+//
+//   drop_big_cache();
+//   mgc::release_memory();   // RSS falls to about the live heap
+std::size_t release_memory();
+
 // GOGC: start a cycle when the heap has grown by percent% over what the last
 // mark found live (at least a 4 MiB goal). A negative value turns automatic
 // collection off (Go: GOGC=off), unless the memory limit is near. Returns
@@ -239,6 +249,7 @@ struct Stats {
   std::uint64_t heap_reserved = 0;  // bytes of address space reserved for the heap
   std::uint64_t heap_inuse = 0;     // bytes in spans that hold objects
   std::uint64_t heap_idle = 0;      // committed bytes in free page runs
+  std::uint64_t heap_released = 0;  // of heap_idle, bytes returned to the OS (Go's HeapReleased)
   std::uint64_t mallocs = 0;        // cumulative objects allocated
   std::uint64_t frees = 0;          // cumulative objects freed
   std::uint64_t large_mallocs = 0;  // of mallocs, objects above kMaxSmallSize

@@ -38,6 +38,7 @@ void mgc_stats(mgc_stats_t* out) {
   out->heap_reserved = s.heap_reserved;
   out->heap_inuse = s.heap_inuse;
   out->heap_idle = s.heap_idle;
+  out->heap_released = s.heap_released;
   out->mallocs = s.mallocs;
   out->frees = s.frees;
   out->large_mallocs = s.large_mallocs;
@@ -60,6 +61,7 @@ void mgc_stats(mgc_stats_t* out) {
 }
 
 void mgc_collect(void) { mgc::collect(); }
+size_t mgc_release_memory(void) { return mgc::release_memory(); }
 int mgc_set_gc_percent(int percent) { return mgc::set_gc_percent(percent); }
 int64_t mgc_set_memory_limit(int64_t bytes) { return mgc::set_memory_limit(bytes); }
 void mgc_add_roots(void* begin, void* end) { mgc::add_roots(begin, end); }

@@ -16,6 +16,7 @@
 #include "gc/mark.hpp"
 #include "gc/pacer.hpp"
 #include "gc/roots.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/specials.hpp"
 #include "gc/threads.hpp"
 #include "heap/arena.hpp"
@@ -200,6 +201,9 @@ void sweeper_thread() {
     mheap().sweep_large();
     while (sweep_step()) sched_yield();
     g_sweeper_cpu_ns.fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - t0, std::memory_order_relaxed);
+    // The spans this round emptied are free pages now, which the
+    // scavenger, woken at the cycle's end, may not have seen yet.
+    wake_scavenger();
   }
 }
 
@@ -456,6 +460,8 @@ bool gc_cycle(bool forced) {
   } else {
     wake_sweeper();
   }
+  // The goal has moved: pages beyond the new one may go back to the OS.
+  wake_scavenger();
   event(GcEvent::kReclaimEnd);
   std::uint64_t n;
   {
@@ -518,9 +524,11 @@ void lock_leaves() {
   lock_root_exclusions();
   g_stats_lock.lock();
   g_sweeper_lock.lock();
+  lock_scavenger_state();
 }
 
 void unlock_leaves() {
+  unlock_scavenger_state();
   g_sweeper_lock.unlock();
   g_stats_lock.unlock();
   unlock_root_exclusions();
@@ -536,6 +544,9 @@ void unlock_leaves() {
 void fork_prepare_collector() {
   g_cycle_lock.lock();
   lock_type_table();
+  // No scavenger batch in flight: its pages, out of the free pool, would
+  // be lost to the child.
+  mheap().lock_scavenge();
   lock_world_state();
   meta_lock();
   lock_leaves();
@@ -545,6 +556,7 @@ void fork_parent_collector() {
   unlock_leaves();
   meta_unlock();
   unlock_world_state();
+  mheap().unlock_scavenge();
   unlock_type_table();
   g_cycle_lock.unlock();
 }
@@ -555,12 +567,14 @@ void fork_child_collector() {
   // waiter: made anew.
   ::new (&sweeper_cv()) std::condition_variable();
   g_sweeper_started.store(false);
+  scavenger_after_fork();
   unlock_leaves();
   meta_unlock();
   forget_other_threads();
   specials_after_fork();
   g_program_unlock_ns.store(0, std::memory_order_relaxed);  // no releaser here
   unlock_world_state();
+  mheap().unlock_scavenge();
   unlock_type_table();
   mark_after_fork();
   g_cycle_lock.unlock();

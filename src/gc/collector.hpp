@@ -10,7 +10,8 @@
 //   4. clear dead weak references, doom unreachable finalizable objects and
 //      mark them, advance the sweep generation, set the next goal;
 //   5. restart the world, release the locks, hand doomed objects to the
-//      finalizer thread, wake the background sweeper.
+//      finalizer thread, wake the background sweeper and the scavenger
+//      (gc/scavenger), which returns pages beyond the new goal to the OS.
 // A cycle never starts from the inline fast path: only slow paths and
 // collect() call in here. Caches are never touched: each thread prepares
 // its own cache for the sweep at its next slow path.
@@ -83,10 +84,10 @@ void unlock_collector();
 void with_cycles_excluded(void (*fn)());
 
 // fork(), the collector's part (runtime/collect has the whole): prepare
-// takes every lock a cycle may hold, so that the child inherits none held
-// by a thread that does not exist in it; parent releases them; child
-// releases them and forgets the other threads (registry records, mark
-// helpers, the background sweeper).
+// takes every lock a cycle may hold, and the scavenge lock, so that the
+// child inherits none held by a thread that does not exist in it; parent
+// releases them; child releases them and forgets the other threads
+// (registry records, mark helpers, the background sweeper and scavenger).
 void fork_prepare_collector();
 void fork_parent_collector();
 void fork_child_collector();

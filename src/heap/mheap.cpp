@@ -63,7 +63,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);  // nothing to sweep
   publish(s);
   const std::size_t committed = pages_.committed_bytes();
-  committed_.store(committed, std::memory_order_relaxed);
+  publish_counts();
   g.unlock();
   if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
   return s;
@@ -106,7 +106,7 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   *keep = base;  // before the span can be found (the stop waits for this lock)
   publish(s);
   const std::size_t committed = pages_.committed_bytes();
-  committed_.store(committed, std::memory_order_relaxed);
+  publish_counts();
   g.unlock();
   if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
   return s;
@@ -184,7 +184,26 @@ bool MHeap::has_free_pages(std::size_t npages) {
 
 HeapPageStats MHeap::page_stats() {
   std::lock_guard<std::mutex> g(lock_);
-  return {pages_.reserved_bytes(), pages_.committed_bytes(), pages_.free_bytes(), inuse_pages_ * kPageSize};
+  return {pages_.reserved_bytes(), pages_.committed_bytes(), pages_.free_bytes(), pages_.released_bytes(),
+          inuse_pages_ * kPageSize};
+}
+
+std::size_t MHeap::scavenge_one() {
+  std::lock_guard<std::mutex> work(scav_lock_);
+  ScavengeBatch b;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    if (!pages_.take_scavenge(&b)) return 0;
+    publish_counts();
+  }
+  // The pages are out of the free pool: no span holds them and no
+  // allocation can get them until they are returned.
+  PageAlloc::release_batch(b);
+  std::lock_guard<std::mutex> g(lock_);
+  pages_.return_scavenged(b);
+  publish_counts();
+  // take_scavenge takes a block only when it has an unreleased page.
+  return b.unreleased * kPageSize;
 }
 
 void MHeap::set_limit(std::size_t bytes) {
@@ -196,7 +215,7 @@ bool MHeap::expand(std::size_t bytes) {
   std::unique_lock<std::mutex> g(lock_);
   const bool ok = pages_.expand((bytes + kPageSize - 1) / kPageSize);
   const std::size_t committed = pages_.committed_bytes();
-  committed_.store(committed, std::memory_order_relaxed);
+  publish_counts();
   g.unlock();
   if (ok && growth_hook_ != nullptr) growth_hook_(committed);
   return ok;
@@ -226,9 +245,9 @@ void MHeap::check(bool (*skip)(const MSpan*)) {
     }
   });
   if (inuse != inuse_pages_) fatal("heap: %zu pages in mapped spans but %zu counted in use", inuse, inuse_pages_);
-  if (inuse_pages_ * kPageSize + pages_.free_bytes() != pages_.committed_bytes())
-    fatal("heap: %zu in-use pages and %zu free bytes do not add up to %zu committed bytes", inuse_pages_,
-          pages_.free_bytes(), pages_.committed_bytes());
+  if (inuse_pages_ * kPageSize + pages_.free_bytes() + pages_.scavenging_bytes() != pages_.committed_bytes())
+    fatal("heap: %zu in-use pages, %zu free bytes and %zu being released do not add up to %zu committed bytes",
+          inuse_pages_, pages_.free_bytes(), pages_.scavenging_bytes(), pages_.committed_bytes());
 }
 
 }  // namespace mgc::internal

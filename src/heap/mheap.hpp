@@ -26,8 +26,9 @@ namespace mgc::internal {
 struct HeapPageStats {
   std::size_t reserved_bytes;
   std::size_t committed_bytes;
-  std::size_t free_bytes;
-  std::size_t inuse_bytes;  // pages in spans
+  std::size_t free_bytes;      // released ones included
+  std::size_t released_bytes;  // free pages handed back to the OS
+  std::size_t inuse_bytes;     // pages in spans
 };
 
 class MHeap {
@@ -78,6 +79,21 @@ class MHeap {
   // Committed bytes (page_stats' figure) without the heap lock: the pacer
   // reads it with the world stopped, when the collector holds that lock.
   std::size_t committed_bytes() const { return committed_.load(std::memory_order_relaxed); }
+  // Of those, bytes of free pages released to the OS; no lock.
+  std::size_t released_bytes() const { return released_.load(std::memory_order_relaxed); }
+
+  // The scavenger's step (Go: mheap.scavenge with pageAlloc.scavengeOne):
+  // release the free, unreleased pages of one huge-page block, the highest
+  // that has any. The heap lock is held only to take the pages out of the
+  // free pool and to put them back released; the madvise runs without it.
+  // Returns bytes newly released (0 only when none is left). Takes the
+  // scavenge lock, then the heap lock.
+  std::size_t scavenge_one();
+  // The scavenge lock serialises scavengers (the background thread,
+  // release_memory) and keeps a batch from being in flight across fork():
+  // taken before the heap lock, never while holding it.
+  void lock_scavenge() { scav_lock_.lock(); }
+  void unlock_scavenge() { scav_lock_.unlock(); }
 
   // Sweep every large span the last mark did not reach: unmarked ones are
   // freed (their pages return), marked ones have their mark cleared.
@@ -115,7 +131,14 @@ class MHeap {
   MSpan* new_record();  // heap lock held
   void publish(MSpan* s);
 
+  // Heap lock held: refresh the lock-free copies of the page counts.
+  void publish_counts() {
+    committed_.store(pages_.committed_bytes(), std::memory_order_relaxed);
+    released_.store(pages_.released_bytes(), std::memory_order_relaxed);
+  }
+
   std::mutex lock_;
+  std::mutex scav_lock_;
   ArenaMap arenas_;
   PageAlloc pages_{&arenas_, /*guard_page=*/true};
   MSpan* free_records_ = nullptr;  // recycled span records, via next
@@ -125,6 +148,7 @@ class MHeap {
   std::atomic<std::uint64_t> live_{0};
   std::atomic<std::uint64_t> total_{0};
   std::atomic<std::size_t> committed_{0};  // pages_'s committed bytes, heap lock to write
+  std::atomic<std::size_t> released_{0};   // pages_'s released bytes, heap lock to write
   void (*growth_hook_)(std::size_t) = nullptr;
 };
 

@@ -33,6 +33,23 @@ bool any_in_range(const std::uint64_t* bits, std::size_t from, std::size_t n) {
   return false;
 }
 
+std::size_t count_in_range(const std::uint64_t* bits, std::size_t from, std::size_t n) {
+  std::size_t k = 0;
+  for (std::size_t i = from; i < from + n;) {
+    if (i % 64 == 0 && i + 64 <= from + n) {
+      k += static_cast<std::size_t>(__builtin_popcountll(bits[i / 64]));
+      i += 64;
+      continue;
+    }
+    k += test_bit(bits, i) ? 1 : 0;
+    i++;
+  }
+  return k;
+}
+
+constexpr std::size_t kBlockPages = kMinGrowthPages;  // one huge page
+constexpr std::size_t kBlockWords = kBlockPages / 64;
+
 std::size_t bitmap_bytes(std::size_t npages) { return (npages + 63) / 64 * sizeof(std::uint64_t); }
 
 }  // namespace
@@ -80,8 +97,14 @@ std::uintptr_t PageAlloc::alloc(std::size_t npages, bool* need_zero) {
       for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
         if (std::uintptr_t a = find(c, npages)) {
           const std::size_t first = (a - c->base) / kPageSize;
+          // Released pages read as zero; only dirty ones need clearing.
           *need_zero = any_in_range(c->dirty_bits, first, npages);
           set_range(c->dirty_bits, first, npages, true);  // in use: will be written
+          const std::size_t released = count_in_range(c->scav_bits, first, npages);
+          if (released != 0) {
+            set_range(c->scav_bits, first, npages, false);
+            released_pages_ -= released;
+          }
           return a;
         }
       }
@@ -99,7 +122,104 @@ void PageAlloc::free(std::uintptr_t base, std::size_t npages) {
     if (test_bit(c->free_bits, i)) fatal("page allocator: page %#lx freed twice", c->base + i * kPageSize);
   set_range(c->free_bits, first, npages, true);
   if (first / 64 < c->search_from) c->search_from = first / 64;
+  const std::size_t top = (first + npages - 1) / kBlockPages + 1;
+  if (top > c->scav_top) c->scav_top = top;
   free_pages_ += npages;
+}
+
+bool PageAlloc::take_scavenge(ScavengeBatch* b) {
+  for (;;) {
+    // The chunk at the highest address with blocks left to look at: the
+    // scavenger works downward so that the low addresses, where first fit
+    // allocates, stay resident and dense (as Go's does).
+    PageChunk* c = nullptr;
+    for (PageChunk* x = chunks_; x != nullptr; x = x->next)
+      if (x->scav_top != 0 && (c == nullptr || x->base > c->base)) c = x;
+    if (c == nullptr) return false;
+    const std::size_t blk = c->scav_top - 1;
+    const std::size_t first = blk * kBlockPages;
+    c->scav_top = blk;  // whatever is found below is taken now
+    if (first >= c->committed) continue;
+    const std::size_t w0 = first / 64;
+    const std::size_t words = std::min(kBlockWords, (c->committed + 63) / 64 - w0);
+    bool whole = first + kBlockPages <= c->committed;
+    std::uint64_t want[kBlockWords] = {};
+    bool any = false;
+    for (std::size_t i = 0; i < words; i++) {
+      const std::uint64_t f = c->free_bits[w0 + i];
+      want[i] = f & ~c->scav_bits[w0 + i];
+      any |= want[i] != 0;
+      whole &= f == ~std::uint64_t{0};
+    }
+    if (!any) continue;
+    b->chunk = c;
+    b->first = first;
+    b->whole = whole;
+    b->npages = 0;
+    b->unreleased = 0;
+    for (std::size_t i = 0; i < kBlockWords; i++) {
+      std::uint64_t t = 0;
+      if (i < words) {
+        t = whole ? c->free_bits[w0 + i] : want[i];
+        const std::uint64_t was_released = t & c->scav_bits[w0 + i];
+        released_pages_ -= static_cast<std::size_t>(__builtin_popcountll(was_released));
+        b->unreleased += static_cast<std::size_t>(__builtin_popcountll(t & ~was_released));
+        c->scav_bits[w0 + i] &= ~t;
+        c->free_bits[w0 + i] &= ~t;
+      }
+      b->taken[i] = t;
+      b->npages += static_cast<std::size_t>(__builtin_popcountll(t));
+    }
+    free_pages_ -= b->npages;
+    scavenging_pages_ += b->npages;
+    return true;
+  }
+}
+
+void PageAlloc::release_batch(const ScavengeBatch& b) {
+  const std::uintptr_t block = b.chunk->base + b.first * kPageSize;
+  if (b.whole) {
+    os::release(reinterpret_cast<void*>(block), kBlockPages * kPageSize);
+    return;
+  }
+  // One call per run of taken pages.
+  for (std::size_t i = 0; i < kBlockPages;) {
+    if (!((b.taken[i / 64] >> (i % 64)) & 1)) {
+      i++;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < kBlockPages && ((b.taken[j / 64] >> (j % 64)) & 1)) j++;
+    os::release(reinterpret_cast<void*>(block + i * kPageSize), (j - i) * kPageSize);
+    i = j;
+  }
+}
+
+void PageAlloc::return_scavenged(const ScavengeBatch& b) {
+  PageChunk* c = b.chunk;
+  const std::size_t w0 = b.first / 64;
+  for (std::size_t i = 0; i < kBlockWords; i++) {
+    const std::uint64_t t = b.taken[i];
+    if (t == 0) continue;
+    c->free_bits[w0 + i] |= t;
+    c->scav_bits[w0 + i] |= t;
+    c->dirty_bits[w0 + i] &= ~t;
+  }
+  if (w0 < c->search_from) c->search_from = w0;
+  free_pages_ += b.npages;
+  released_pages_ += b.npages;
+  scavenging_pages_ -= b.npages;
+}
+
+std::size_t PageAlloc::scavenge(std::size_t max_pages) {
+  std::size_t done = 0;
+  ScavengeBatch b;
+  while (done < max_pages && take_scavenge(&b)) {
+    release_batch(b);
+    return_scavenged(b);
+    done += b.unreleased;
+  }
+  return done;
 }
 
 PageChunk* PageAlloc::chunk_of(std::uintptr_t addr) const {
@@ -149,6 +269,8 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
     // than the new pages.
     if (c->committed / 64 < c->search_from) c->search_from = c->committed / 64;
     c->committed += want;
+    // The new pages are free and unreleased: the scavenger's to look at.
+    c->scav_top = std::max(c->scav_top, (c->committed + kBlockPages - 1) / kBlockPages);
     committed_pages_ += want - guard;
     free_pages_ += want - guard;
     return true;
@@ -170,11 +292,13 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   if (bm <= kMaxMetaBlock) {
     c->free_bits = static_cast<std::uint64_t*>(meta_alloc(bm));
     c->dirty_bits = static_cast<std::uint64_t*>(meta_alloc(bm));
+    c->scav_bits = static_cast<std::uint64_t*>(meta_alloc(bm));
   } else {
     c->free_bits = static_cast<std::uint64_t*>(os::map_metadata(bm));
     c->dirty_bits = static_cast<std::uint64_t*>(os::map_metadata(bm));
+    c->scav_bits = static_cast<std::uint64_t*>(os::map_metadata(bm));
   }
-  if (c->free_bits == nullptr || c->dirty_bits == nullptr) return false;
+  if (c->free_bits == nullptr || c->dirty_bits == nullptr || c->scav_bits == nullptr) return false;
   if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
   std::size_t want = (step + guard + granule - 1) / granule * granule;
   if (want > chunk_pages) want = chunk_pages;
@@ -194,6 +318,7 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   // counts as neither committed nor free.
   set_range(c->free_bits, guard, want - guard, true);
   c->committed = want;
+  c->scav_top = (want + kBlockPages - 1) / kBlockPages;
   c->next = chunks_;
   chunks_ = c;
   reserved_pages_ += chunk_pages;
@@ -203,20 +328,32 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
 }
 
 void PageAlloc::check() const {
-  std::size_t reserved = 0, committed = 0, free = 0;
+  std::size_t reserved = 0, committed = 0, free = 0, released = 0;
   for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
     reserved += c->npages;
     committed += c->committed - (guard_ && c->committed != 0 ? 1 : 0);  // less the guard page
     for (std::size_t i = 0; i < c->npages; i++) {
-      if (test_bit(c->free_bits, i)) {
+      const bool is_free = test_bit(c->free_bits, i);
+      if (is_free) {
         if (i >= c->committed) fatal("page allocator: uncommitted page %zu of chunk %#lx is free", i, c->base);
         free++;
       }
+      if (test_bit(c->scav_bits, i)) {
+        if (!is_free) fatal("page allocator: page %zu of chunk %#lx is released but not free", i, c->base);
+        if (test_bit(c->dirty_bits, i))
+          fatal("page allocator: page %zu of chunk %#lx is released but marked dirty", i, c->base);
+        released++;
+      }
+      if (is_free && !test_bit(c->scav_bits, i) && i / kBlockPages >= c->scav_top)
+        fatal("page allocator: free unreleased page %zu of chunk %#lx above the scavenger's start", i, c->base);
     }
   }
-  if (reserved != reserved_pages_ || committed != committed_pages_ || free != free_pages_)
-    fatal("page allocator: counts (reserved %zu, committed %zu, free %zu) disagree with bitmaps (%zu, %zu, %zu)",
-          reserved_pages_, committed_pages_, free_pages_, reserved, committed, free);
+  if (reserved != reserved_pages_ || committed != committed_pages_ || free != free_pages_ ||
+      released != released_pages_)
+    fatal(
+        "page allocator: counts (reserved %zu, committed %zu, free %zu, released %zu) disagree with bitmaps (%zu, "
+        "%zu, %zu, %zu)",
+        reserved_pages_, committed_pages_, free_pages_, released_pages_, reserved, committed, free, released);
 }
 
 }  // namespace mgc::internal

@@ -6,7 +6,21 @@
 // of at least kMinGrowth; committed pages are free or in use, tracked by a
 // bitmap, so freeing coalesces for free (a run is just consecutive bits).
 // A second bitmap remembers which free pages may hold old data, so a span
-// made of never-used pages skips zeroing.
+// made of never-used pages skips zeroing. A third marks free pages that
+// were handed back to the OS (released, "scavenged" in Go's words): the
+// scavenger (gc/scavenger) takes free, unreleased pages out of the pool in
+// batches of at most one huge page, releases them with the heap lock
+// dropped, and returns them released. A released page reads as zero, so
+// a span made of released pages skips zeroing too.
+//
+// Each committed page is in one of these states:
+//   in use          free 0, scav 0, dirty 1 (set at alloc: will be written)
+//   being released  free 0, scav 0 (taken by take_scavenge, not yet back)
+//   free, dirty     free 1, scav 0, dirty 1 (freed; resident, old data)
+//   free, fresh     free 1, scav 0, dirty 0 (committed, never used)
+//   released        free 1, scav 1, dirty 0 (MADV_DONTNEED: zero, not resident)
+// Invariants: scav implies free and not dirty; the counters match the
+// bitmaps (check()).
 //
 // Owns: the chunks and their bitmaps. The heap lock must be held for every
 // call. Never touches the page -> span map or span records.
@@ -45,8 +59,26 @@ struct PageChunk {
   std::size_t committed = 0;            // pages [0, committed) are committed
   std::uint64_t* free_bits = nullptr;   // bit set: committed and free
   std::uint64_t* dirty_bits = nullptr;  // bit set: may hold old data
+  std::uint64_t* scav_bits = nullptr;   // bit set: free and released to the OS
   std::size_t search_from = 0;          // no free page below this word
+  // No free unreleased page in huge-page blocks (kMinGrowthPages pages
+  // from the chunk base) at or above this block: where the scavenger's
+  // downward search starts. free() and growth raise it.
+  std::size_t scav_top = 0;
   PageChunk* next = nullptr;
+};
+
+// Pages the scavenger took out of the free pool to release: all lie in one
+// huge-page block of one chunk. whole: every page of the block was free,
+// so the block is released with one call (a transparent huge page goes
+// back whole instead of being split).
+struct ScavengeBatch {
+  PageChunk* chunk = nullptr;
+  std::size_t first = 0;  // the block's first page, from the chunk base
+  std::uint64_t taken[kMinGrowthPages / 64] = {};
+  std::size_t npages = 0;      // pages taken (bits set in taken)
+  std::size_t unreleased = 0;  // of those, pages not released before
+  bool whole = false;
 };
 
 class PageAlloc {
@@ -77,6 +109,25 @@ class PageAlloc {
   std::size_t reserved_bytes() const { return reserved_pages_ * kPageSize; }
   std::size_t committed_bytes() const { return committed_pages_ * kPageSize; }
   std::size_t free_bytes() const { return free_pages_ * kPageSize; }
+  // Of the free bytes, those released to the OS.
+  std::size_t released_bytes() const { return released_pages_ * kPageSize; }
+  // Bytes the scavenger has taken out of the free pool and not returned.
+  std::size_t scavenging_bytes() const { return scavenging_pages_ * kPageSize; }
+
+  // The scavenger's half of the page allocator (Go: pageAlloc.scavenge).
+  // take_scavenge: take the free, unreleased pages of the highest
+  // huge-page block that has any out of the free pool (all free pages of
+  // the block, released ones too, when every page of it is free); false
+  // when no page is left to release. Then release_batch (no lock needed:
+  // the pages belong to no one) and return_scavenged put them back as
+  // free and released. The heap lock must be held for take and return.
+  bool take_scavenge(ScavengeBatch* b);
+  static void release_batch(const ScavengeBatch& b);
+  void return_scavenged(const ScavengeBatch& b);
+  // All three at once, lock held throughout (tests, private heaps): batch
+  // after batch until max_pages or more unreleased pages were released,
+  // or none is left; returns how many.
+  std::size_t scavenge(std::size_t max_pages);
 
   // Expensive consistency check (debug): counts match the bitmaps.
   void check() const;
@@ -105,6 +156,8 @@ class PageAlloc {
   std::size_t reserved_pages_ = 0;
   std::size_t committed_pages_ = 0;
   std::size_t free_pages_ = 0;
+  std::size_t released_pages_ = 0;    // free pages with their scav bit set
+  std::size_t scavenging_pages_ = 0;  // taken by take_scavenge, not returned
   std::size_t limit_pages_ = 0;
   bool huge_pages_ = false;
 };

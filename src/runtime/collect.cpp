@@ -7,8 +7,10 @@
 
 #include "gc/collector.hpp"
 #include "gc/roots.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/specials.hpp"
 #include "gc/threads.hpp"
+#include "heap/mcentral.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
 #include "runtime/options.hpp"
@@ -97,6 +99,14 @@ void set_fork_extra_locks(void (*lock)(), void (*unlock)()) {
 }  // namespace internal
 
 void collect() { internal::collect_now(); }
+
+std::size_t release_memory() {
+  internal::collect_now();
+  // Spans whose objects all died but whose frees are still pending go back
+  // to the page heap first, so their pages are released too.
+  internal::reclaim_empty_spans();
+  return internal::scavenge_all();
+}
 
 int set_gc_percent(int percent) {
   internal::ensure_options();

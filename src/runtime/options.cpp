@@ -10,6 +10,7 @@
 
 #include "gc/collector.hpp"
 #include "gc/pacer.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/threads.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
@@ -45,6 +46,12 @@ const Variable kVariables[] = {
      [](std::string_view v, Options* o) {
        auto b = parse_bool(v);
        if (b) o->huge_pages = *b;
+       return b.has_value();
+     }},
+    {"MALLOCGC_SCAVENGE", "0 or 1 (also false/true, off/on, no/yes)",
+     [](std::string_view v, Options* o) {
+       auto b = parse_bool(v);
+       if (b) o->scavenge = *b;
        return b.has_value();
      }},
     {"MALLOCGC_GOGC", "a percentage 0..1073741824 or \"off\"",
@@ -186,6 +193,7 @@ void ensure_options() {
     if (g_ready.load(std::memory_order_relaxed)) return;
     read_environment(&g_options);
     mheap().set_huge_pages(g_options.huge_pages);
+    set_background_scavenge(g_options.scavenge);
     pacer_set_gc_percent(g_options.gogc);
     pacer_set_memory_limit(g_options.memory_limit);
     if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);

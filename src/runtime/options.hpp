@@ -16,6 +16,10 @@
 //   MALLOCGC_MEMORY_LIMIT  soft heap limit (Go's GOMEMLIMIT): bytes, with an
 //                        optional suffix B, KiB, MiB, GiB or TiB (e.g.
 //                        "512MiB"), or "off". Default off.
+//   MALLOCGC_SCAVENGE    0 or 1: return free pages beyond the heap goal
+//                        (plus 10%) or the memory limit to the OS from a
+//                        background thread (gc/scavenger.hpp). Default 1;
+//                        mgc::release_memory() works either way.
 //   MALLOCGC_MARK_THREADS  threads that mark, the collecting one included,
 //                        1..64. Default: one per online CPU.
 //   MALLOCGC_SUSPEND_SIGNAL  the signal that stops the world: a number or a
@@ -40,6 +44,7 @@ namespace mgc::internal {
 
 struct Options {
   bool huge_pages = true;
+  bool scavenge = true;
   int gogc = 100;                         // -1: off
   std::int64_t memory_limit = INT64_MAX;  // INT64_MAX: none
   int mark_threads = 0;                   // 0: one per online CPU

@@ -67,6 +67,7 @@ Stats stats() {
   st.heap_reserved = ps.reserved_bytes;
   st.heap_inuse = ps.inuse_bytes;
   st.heap_idle = ps.free_bytes;
+  st.heap_released = ps.released_bytes;
   internal::GcStats gs;
   internal::gc_stats(&gs);
   st.num_gc = gs.num_gc;

@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "gc/scavenger.hpp"
 #include "gtest/gtest.h"
 #include "heap/page_alloc.hpp"
 #include "mallocgc/mallocgc.hpp"
@@ -279,6 +280,7 @@ TEST_F(OptionsDeathTest, MalformedCollectorSettingsStopTheProgramAtStartUp) {
   };
   const Case cases[] = {
       {"MALLOCGC_GOGC", "lots", "MALLOCGC_GOGC=\"lots\": expected a percentage"},
+      {"MALLOCGC_SCAVENGE", "sometimes", "MALLOCGC_SCAVENGE=\"sometimes\": expected 0 or 1"},
       {"MALLOCGC_MEMORY_LIMIT", "1.5GB", "MALLOCGC_MEMORY_LIMIT=\"1.5GB\": expected bytes"},
       {"MALLOCGC_MARK_THREADS", "0", "MALLOCGC_MARK_THREADS=\"0\": expected a number of threads"},
       {"MALLOCGC_SUSPEND_SIGNAL", "SIGKILL", "MALLOCGC_SUSPEND_SIGNAL=\"SIGKILL\": expected a signal"},
@@ -318,6 +320,21 @@ TEST_F(OptionsDeathTest, CollectorSettingsApply) {
         std::_Exit(0);
       },
       testing::ExitedWithCode(0), "");
+}
+
+TEST_F(OptionsDeathTest, ScavengeSettingApplies) {
+  for (const char* value : {"0", "1"}) {
+    SCOPED_TRACE(value);
+    ScopedEnv env("MALLOCGC_SCAVENGE", value);
+    EXPECT_EXIT(
+        {
+          mgc::alloc(16);
+          if (mgc::internal::options().scavenge != (value[0] == '1')) fail("option not read");
+          if (mgc::internal::background_scavenge() != (value[0] == '1')) fail("option not applied");
+          std::_Exit(0);
+        },
+        testing::ExitedWithCode(0), "");
+  }
 }
 
 TEST_F(OptionsDeathTest, GcTracePrintsALinePerCycle) {

@@ -32,8 +32,10 @@
 #include "gc/mark.hpp"
 #include "gc/pacer.hpp"
 #include "gc/roots.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/specials.hpp"
 #include "gc/threads.hpp"
+#include "heap/mcentral.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
 #include "runtime/options.hpp"
@@ -287,6 +289,13 @@ void do_init() {
   g_extra_bytes = GC_all_interior_pointers != 0 ? 1 : 0;
   g_gogc_from_environment = std::getenv("MALLOCGC_GOGC") != nullptr;
   apply_divisor();
+  // Boehm unmaps only inside a collection, so its heap size and unmapped
+  // bytes hold still between two calls when no cycle runs; programs (and
+  // tests) compare them. A background scavenger would change them at any
+  // moment: here pages go back to the OS when the program asks
+  // (GC_gcollect_and_unmap, GC_set_force_unmap_on_gcollect), and in the
+  // background only with MALLOCGC_SCAVENGE=1.
+  if (std::getenv("MALLOCGC_SCAVENGE") == nullptr) set_background_scavenge(false);
   // Boehm collects when its heap is full, not before: it uses the room a
   // peak left (three quarters of it here, which keeps the heap bounded when
   // free slots are stranded in size classes no longer used).
@@ -358,6 +367,13 @@ void first_use() {
 
 // A collection the program asked for (GC_gcollect and friends); false when
 // it did not run.
+// After a collection the program asked to unmap: every free page goes
+// back to the OS.
+void release_free_pages() {
+  reclaim_empty_spans();
+  scavenge_all();
+}
+
 bool explicit_collection() {
   ensure_init();
   if (GC_dont_gc != 0) return false;
@@ -409,11 +425,15 @@ int GC_is_init_called(void) { return g_initialized.load(std::memory_order_acquir
 void GC_deinit(void) {}
 unsigned GC_get_version(void) { return (8u << 16) | (2u << 8) | 2u; }
 
-void GC_gcollect(void) { explicit_collection(); }
+void GC_gcollect(void) {
+  if (explicit_collection() && g_force_unmap != 0) release_free_pages();
+}
 
-// Returning pages to the OS waits for the scavenger; until then a full
-// collection is what can be done.
-void GC_gcollect_and_unmap(void) { explicit_collection(); }
+// Boehm unmaps the free blocks; here every free page is released to the
+// OS (mgc::release_memory's second half).
+void GC_gcollect_and_unmap(void) {
+  if (explicit_collection()) release_free_pages();
+}
 
 int GC_try_to_collect(GC_stop_func stop) {
   ensure_init();
@@ -566,7 +586,11 @@ unsigned long GC_get_full_gc_total_time(void) { return g_full_gc_ms.load(); }
 
 GC_word GC_get_gc_no(void) { return GC_gc_no; }
 
-size_t GC_get_heap_size(void) { return mheap().page_stats().committed_bytes; }
+// Boehm's heap size leaves out what was returned to the OS.
+size_t GC_get_heap_size(void) {
+  const HeapPageStats ps = mheap().page_stats();
+  return ps.committed_bytes - ps.released_bytes;
+}
 
 size_t GC_get_free_bytes(void) {
   const std::size_t heap = GC_get_heap_size();
@@ -574,8 +598,7 @@ size_t GC_get_free_bytes(void) {
   return used < heap ? heap - used : 0;
 }
 
-// No page is returned to the OS yet (no scavenger).
-size_t GC_get_unmapped_bytes(void) { return 0; }
+size_t GC_get_unmapped_bytes(void) { return mheap().page_stats().released_bytes; }
 
 size_t GC_get_bytes_since_gc(void) {
   const std::uint64_t live = mheap().live(), last = pacer_last_live();
@@ -591,16 +614,17 @@ void GC_get_heap_usage_safe(GC_word* heap_size, GC_word* free_bytes, GC_word* un
                             GC_word* total) {
   if (heap_size != nullptr) *heap_size = GC_get_heap_size();
   if (free_bytes != nullptr) *free_bytes = GC_get_free_bytes();
-  if (unmapped != nullptr) *unmapped = 0;
+  if (unmapped != nullptr) *unmapped = GC_get_unmapped_bytes();
   if (since_gc != nullptr) *since_gc = GC_get_bytes_since_gc();
   if (total != nullptr) *total = GC_get_total_bytes();
 }
 
 size_t GC_get_prof_stats(struct GC_prof_stats_s* out, size_t size) {
   GC_prof_stats_s s;
-  s.heapsize_full = GC_get_heap_size();
-  s.free_bytes_full = GC_get_free_bytes();
-  s.unmapped_bytes = 0;
+  // Boehm's "full" figures count the unmapped bytes in.
+  s.unmapped_bytes = GC_get_unmapped_bytes();
+  s.heapsize_full = GC_get_heap_size() + s.unmapped_bytes;
+  s.free_bytes_full = GC_get_free_bytes() + s.unmapped_bytes;
   s.bytes_allocd_since_gc = GC_get_bytes_since_gc();
   s.allocd_bytes_before_gc = g_total_at_last_gc.load();
   s.non_gc_bytes = GC_non_gc_bytes;

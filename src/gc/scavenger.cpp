@@ -1,0 +1,136 @@
+#include "gc/scavenger.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <new>
+#include <thread>
+
+#include "gc/pacer.hpp"
+#include "heap/meta_alloc.hpp"
+#include "heap/mheap.hpp"
+#include "os/immortal.hpp"
+
+namespace mgc::internal {
+
+namespace {
+
+std::atomic<bool> g_enabled{true};
+std::atomic<std::uint64_t> g_scavenged{0};
+
+// Wake-up state: g_requests counts cycles that asked the thread to look at
+// its goal. g_lock guards it and the condition variable; it is a leaf.
+std::mutex g_lock;
+std::condition_variable& scavenger_cv() {
+  static Immortal<std::condition_variable> x;
+  return *x;
+}
+std::uint64_t g_requests = 0;
+bool g_started = false;  // under g_lock
+
+// The longest sleep between two batches: the pacing is about CPU, not
+// about being slow when each batch is slow (a loaded machine).
+constexpr auto kMaxSleep = std::chrono::milliseconds(20);
+
+std::uint64_t now_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+// Bytes retained beyond the goal (0: none), and whether the limit asks.
+std::uint64_t excess(bool* by_limit) {
+  const std::uint64_t goal = scavenge_goal(by_limit);
+  const std::uint64_t committed = mheap().committed_bytes();
+  const std::uint64_t released = mheap().released_bytes();
+  const std::uint64_t retained = committed > released ? committed - released : 0;
+  return retained > goal ? retained - goal : 0;
+}
+
+void scavenger_thread() {
+  std::uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> g(g_lock);
+      scavenger_cv().wait(g, [&] { return g_requests != seen; });
+      seen = g_requests;
+    }
+    for (;;) {
+      bool by_limit = false;
+      if (excess(&by_limit) == 0) break;
+      const std::uint64_t t0 = now_ns();
+      // One huge page per batch at most: the heap lock is dropped between
+      // batches and around each madvise.
+      const std::size_t got = mheap().scavenge_one();
+      if (got == 0) break;  // every free page is released
+      g_scavenged.fetch_add(got, std::memory_order_relaxed);
+      if (by_limit) continue;
+      const std::uint64_t took = now_ns() - t0;
+      const auto sleep = std::chrono::nanoseconds(took * (100 / kScavengeCpuPercent - 1));
+      std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(sleep, kMaxSleep));
+    }
+  }
+}
+
+}  // namespace
+
+void set_background_scavenge(bool on) { g_enabled.store(on, std::memory_order_relaxed); }
+bool background_scavenge() { return g_enabled.load(std::memory_order_relaxed); }
+
+std::uint64_t scavenge_goal(bool* by_limit) {
+  std::uint64_t goal = UINT64_MAX;
+  if (pacer_gc_percent() >= 0) {
+    const std::uint64_t g = pacer_goal();
+    goal = g > UINT64_MAX / 2 ? UINT64_MAX : g + g / 10;
+  }
+  bool limited = false;
+  const std::int64_t limit = pacer_memory_limit();
+  if (limit != kNoMemoryLimit) {
+    const auto l = static_cast<std::uint64_t>(limit);
+    const std::uint64_t meta = meta_sys_bytes();
+    const std::uint64_t under = l - l / 20;
+    const std::uint64_t lg = under > meta ? under - meta : 0;
+    if (lg < goal) {
+      goal = lg;
+      limited = true;
+    }
+  }
+  if (by_limit != nullptr) *by_limit = limited;
+  return goal;
+}
+
+void wake_scavenger() {
+  if (!g_enabled.load(std::memory_order_relaxed)) return;
+  std::lock_guard<std::mutex> g(g_lock);
+  if (!g_started) {
+    g_started = true;
+    std::thread(scavenger_thread).detach();
+  }
+  g_requests++;
+  scavenger_cv().notify_one();
+}
+
+std::size_t scavenge_all() {
+  std::size_t total = 0;
+  while (const std::size_t got = mheap().scavenge_one()) total += got;
+  g_scavenged.fetch_add(total, std::memory_order_relaxed);
+  return total;
+}
+
+std::uint64_t scavenged_total() { return g_scavenged.load(std::memory_order_relaxed); }
+
+void lock_scavenger_state() { g_lock.lock(); }
+void unlock_scavenger_state() { g_lock.unlock(); }
+
+void scavenger_after_fork() {
+  // The thread did not come along; the condition variable may count it as
+  // a waiter: made anew.
+  ::new (&scavenger_cv()) std::condition_variable();
+  g_started = false;
+}
+
+}  // namespace mgc::internal

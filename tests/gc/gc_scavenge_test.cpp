@@ -1,0 +1,200 @@
+// The scavenger (src/gc/scavenger): a heap the program dropped goes back to
+// the OS, at once with mgc::release_memory(), and without it from the
+// background scavenger after the next cycle; memory the heap hands out
+// afterwards is zeroed. Checked on the process's resident set
+// (/proc/self/statm) and on the stats, by conditions polled with a generous
+// deadline, never by a fixed sleep.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "gc/pacer.hpp"
+#include "gc/scavenger.hpp"
+#include "gc_test_support.hpp"
+#include "gtest/gtest.h"
+#include "mallocgc/mallocgc.hpp"
+#include "runtime/debug_malloc.hpp"
+
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+// The dropped heap: half small objects, half large ones.
+constexpr std::size_t kHeapBytes = 512 * kMiB;
+constexpr std::size_t kSmall = 1024, kLarge = 256 * 1024;
+constexpr std::size_t kNumSmall = kHeapBytes / 2 / kSmall, kNumLarge = kHeapBytes / 2 / kLarge;
+// What "dropped" must give back at least (the rest: what the goal keeps,
+// metadata, a stale pointer or two).
+constexpr std::size_t kMustDrop = 400 * kMiB;
+
+std::size_t rss_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// The only root of the big heap (a global: scanned).
+void** g_big = nullptr;
+
+[[gnu::noinline]] void build_heap(std::size_t scale_down = 1) {
+  const std::size_t ns = kNumSmall / scale_down, nl = kNumLarge / scale_down;
+  g_big = static_cast<void**>(mgc::alloc((ns + nl) * sizeof(void*)));
+  ASSERT_NE(g_big, nullptr);
+  for (std::size_t i = 0; i < ns + nl; i++) {
+    const std::size_t size = i < ns ? kSmall : kLarge;
+    void* p = mgc::alloc_noscan(size);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x5A, size);  // resident, and not zero
+    g_big[i] = p;
+  }
+}
+
+[[gnu::noinline]] void drop_heap() {
+  g_big = nullptr;
+  gctest::scrub_stack_and_registers();
+}
+
+// Poll cond until it holds or the deadline passes.
+template <class F>
+bool eventually(F cond, std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+std::uint64_t retained() {
+  const mgc::Stats s = mgc::stats();
+  return s.heap_sys - s.heap_released;
+}
+
+TEST(Scavenge, ReleaseMemoryReturnsADroppedHeapAtOnce) {
+  mgc::internal::set_background_scavenge(false);  // what goes back is the call's doing
+  build_heap();
+  const std::size_t full = rss_bytes();
+  ASSERT_GT(full, kHeapBytes) << "the heap is resident";
+  drop_heap();
+  const std::size_t released = mgc::release_memory();
+  const std::size_t after = rss_bytes();
+  const mgc::Stats s = mgc::stats();
+  EXPECT_GE(released, kMustDrop);
+  EXPECT_LT(after + kMustDrop, full) << "RSS " << full / kMiB << " MiB -> " << after / kMiB << " MiB";
+  EXPECT_GE(s.heap_released, kMustDrop);
+  EXPECT_LE(s.heap_released, s.heap_idle) << "released pages are free pages";
+  EXPECT_LE(s.heap_idle, s.heap_sys);
+  mgc::internal::check_heap();
+  // Little more to give back (what a stale word kept alive in the first
+  // collection, say).
+  EXPECT_LT(mgc::release_memory(), 16 * kMiB);
+  mgc::internal::set_background_scavenge(true);
+}
+
+TEST(Scavenge, MemoryReusedAfterReleaseIsZeroed) {
+  mgc::internal::set_background_scavenge(false);
+  build_heap();
+  drop_heap();
+  ASSERT_GE(mgc::release_memory(), kMustDrop);
+  // The same shapes again, from the released pages: zero, then usable.
+  for (int round = 0; round < 2; round++) {
+    SCOPED_TRACE(round);
+    void** keep = static_cast<void**>(mgc::alloc((kNumSmall + kNumLarge) * sizeof(void*)));
+    ASSERT_NE(keep, nullptr);
+    g_big = keep;
+    std::size_t nonzero = 0;
+    for (std::size_t i = 0; i < kNumSmall + kNumLarge; i++) {
+      const std::size_t size = i < kNumSmall ? kSmall : kLarge;
+      auto* p = static_cast<unsigned char*>(mgc::alloc_noscan(size));
+      ASSERT_NE(p, nullptr);
+      for (std::size_t k = 0; k < size; k += 8)
+        if (*reinterpret_cast<std::uint64_t*>(p + k) != 0) nonzero++;
+      std::memset(p, static_cast<int>(i & 0xFF) | 1, size);
+      keep[i] = p;
+    }
+    EXPECT_EQ(nonzero, 0u) << "words not zero in fresh objects";
+    for (std::size_t i = 0; i < kNumSmall + kNumLarge; i += 97) {
+      const std::size_t size = i < kNumSmall ? kSmall : kLarge;
+      auto* p = static_cast<unsigned char*>(keep[i]);
+      EXPECT_EQ(p[0], static_cast<unsigned char>(static_cast<int>(i & 0xFF) | 1));
+      EXPECT_EQ(p[size - 1], p[0]);
+    }
+    keep = nullptr;
+    drop_heap();
+    mgc::release_memory();
+  }
+  mgc::internal::check_heap();
+  mgc::internal::set_background_scavenge(true);
+}
+
+TEST(Scavenge, BackgroundScavengerReturnsADroppedHeapAfterACycle) {
+  build_heap();
+  const std::size_t full = rss_bytes();
+  drop_heap();
+  // A cycle, not release_memory: it finds the heap dead, lowers the goal
+  // and wakes the scavenger.
+  gctest::collect_clean();
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool down = eventually([&] { return rss_bytes() + kMustDrop < full; });
+  // For the record (not a check: the machine is shared).
+  std::printf("background scavenger: RSS %zu -> %zu MiB in %.2f s\n", full / kMiB, rss_bytes() / kMiB,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  EXPECT_TRUE(down) << "RSS " << full / kMiB << " MiB -> " << rss_bytes() / kMiB << " MiB";
+  const bool at_goal = eventually([] { return retained() <= mgc::internal::scavenge_goal(); });
+  EXPECT_TRUE(at_goal) << "retained " << retained() / kMiB << " MiB, goal " << mgc::internal::scavenge_goal() / kMiB
+                       << " MiB";
+  std::printf("at the goal: RSS %zu MiB, retained %zu MiB\n", rss_bytes() / kMiB,
+              static_cast<std::size_t>(retained() / kMiB));
+  EXPECT_GE(mgc::stats().heap_released, kMustDrop);
+  EXPECT_GE(mgc::internal::scavenged_total(), kMustDrop);
+}
+
+// With collection off the goal keeps everything; a memory limit brings
+// the retained heap down to it.
+TEST(Scavenge, MemoryLimitDrivesTheScavenger) {
+  const int old_gc = mgc::set_gc_percent(-1);
+  build_heap(2);  // 256 MiB
+  drop_heap();
+  gctest::collect_clean();
+  EXPECT_EQ(mgc::internal::scavenge_goal(), UINT64_MAX) << "no goal without GOGC or a limit";
+  const std::int64_t old_limit = mgc::set_memory_limit(std::int64_t{96} << 20);
+  gctest::collect_clean();  // wakes the scavenger with the new goal
+  bool by_limit = false;
+  const std::uint64_t goal = mgc::internal::scavenge_goal(&by_limit);
+  EXPECT_TRUE(by_limit);
+  EXPECT_LT(goal, std::uint64_t{96} << 20);
+  const bool at_goal = eventually([goal] { return retained() <= goal; });
+  EXPECT_TRUE(at_goal) << "retained " << retained() / kMiB << " MiB, goal " << goal / kMiB << " MiB";
+  mgc::set_memory_limit(old_limit);
+  mgc::set_gc_percent(old_gc);
+}
+
+// After fork the child has no scavenger thread; its first cycle starts one.
+TEST(Scavenge, ChildOfForkScavengesToo) {
+  gctest::collect_clean();  // the parent's scavenger runs
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::uint64_t before = mgc::stats().heap_released;
+    build_heap(8);  // 64 MiB
+    drop_heap();
+    gctest::collect_clean();
+    const bool ok =
+        eventually([before] { return mgc::stats().heap_released >= before + 48 * kMiB; }, std::chrono::seconds(60));
+    mgc::internal::check_heap();
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's scavenger did not release its dropped heap";
+}
+
+}  // namespace
