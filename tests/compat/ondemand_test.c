@@ -152,12 +152,22 @@ static pthread_t g_note_thread[MAX_NOTES];
 static int g_note_fd = -1; /* when set, each note is also written there */
 static atomic_int g_note_write_failures;
 static atomic_int g_bytes_written; /* to g_note_fd */
+/* When set, the notifier allocates, as guile's does (it queues an async):
+ * it must be called where the allocator may be entered. */
+static int g_note_allocates;
+static void* volatile g_note_allocation;
 
 static void GC_CALLBACK notifier(void) {
   int k = atomic_fetch_add(&g_notes, 1);
   if (k < MAX_NOTES) {
     g_note_gc_no[k] = GC_get_gc_no();
     g_note_thread[k] = pthread_self();
+  }
+  if (g_note_allocates) {
+    void** p = (void**)GC_MALLOC(2 * sizeof(void*));
+    CHECK(p != NULL);
+    p[0] = (void*)g_note_allocation;
+    g_note_allocation = p;
   }
   if (g_note_fd >= 0) {
     char c = 'n';
@@ -212,7 +222,8 @@ static void test_notifier(void) {
   check_ran_on(&b_noted, g_main_thread);
 
   /* Queued by collections that allocation starts: the allocating
-   * thread hears of them. */
+   * thread hears of them, out of the allocator (the notifier allocates). */
+  g_note_allocates = 1;
   gc_no = GC_get_gc_no();
   notes = atomic_load(&g_notes);
   make_batch(&b_noted_alloc);
@@ -222,6 +233,9 @@ static void test_notifier(void) {
   CHECK_CMP(GC_get_gc_no(), >, gc_no);
   check_notes(notes, atomic_load(&g_notes), gc_no, &g_main_thread);
   CHECK_CMP(runs(&b_noted_alloc), ==, 0);
+  g_note_allocates = 0;
+  CHECK(g_note_allocation != NULL);
+  g_note_allocation = NULL;
   GC_invoke_finalizers();
   collect(); /* stragglers of the batch */
   GC_invoke_finalizers();

@@ -84,6 +84,8 @@ std::atomic<std::uint64_t> g_full_gc_ms{0};
 std::atomic<bool> g_measuring{false};
 std::uint64_t g_cycle_start_ns = 0;
 std::atomic<std::size_t> g_queued_at_start{0};
+// A cycle queued finalizers and the program's notifier has not heard of it.
+std::atomic<bool> g_notify_pending{false};
 
 std::uint64_t now_ns() {
   timespec t;
@@ -257,10 +259,12 @@ void on_event(GcEvent e) {
       GC_gc_no = st.num_gc;
       if (g_measuring.load()) g_full_gc_ms.fetch_add((now_ns() - g_cycle_start_ns) / 1000000);
       if (g_print_stats) print_stats_line();
-      // Finalizers run on demand: tell the program this cycle queued some
-      // (Boehm: at most once per cycle), from the collecting thread.
-      if (GC_finalize_on_demand != 0 && g_finalizers_queued.load() > g_queued_at_start.load())
-        if (GC_finalizer_notifier_proc n = GC_finalizer_notifier) n();
+      // Finalizers run on demand: the program hears that this cycle queued
+      // some (Boehm: at most once per cycle) from the collecting thread once
+      // it is out of the allocator (notify_or_invoke_finalizers): a cycle
+      // may run inside an allocation's slow path, and guile's notifier
+      // allocates.
+      if (g_finalizers_queued.load() > g_queued_at_start.load()) g_notify_pending.store(true);
       break;
     }
     default:
@@ -409,7 +413,12 @@ void log_printf(const char* format, ...) {
 
 void notify_or_invoke_finalizers() {
   if (g_finalizers_queued.load(std::memory_order_relaxed) == 0) return;
-  if (GC_finalize_on_demand == 0) run_queued_finalizers();
+  if (GC_finalize_on_demand == 0) {
+    run_queued_finalizers();
+    return;
+  }
+  if (g_notify_pending.load(std::memory_order_relaxed) && g_notify_pending.exchange(false))
+    if (GC_finalizer_notifier_proc n = GC_finalizer_notifier) n();
 }
 
 }  // namespace mgc::internal::boehm
