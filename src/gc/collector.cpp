@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,17 +91,27 @@ constexpr int kReleaseRetries = 100;
 // The flag covers the unlock itself; what the program does after the
 // return is covered by time: a cycle that took the lock from a program
 // waits until the releasing thread has run kReleaserCpuNs more of its own
-// CPU time (its CPU clock, so a preempted releaser is waited for), or has
-// blocked. A releaser that has not run for kReleaserWaitNs is asked about
+// CPU time (its CPU clock, so a preempted releaser is waited for; counted
+// from the unlock when the cycle was already waiting then, else from when
+// it starts to wait), or has blocked. A releaser that has not run for
+// kReleaserWaitNs of the wait is asked about
 // in /proc: while it is runnable (preempted on a loaded machine, where 2 ms
 // without a CPU is common) the cycle waits on, up to kReleaserMaxWaitNs;
 // once it sleeps, it is past the window.
 constexpr std::uint64_t kReleaserCpuNs = 20 * 1000;
 constexpr std::uint64_t kReleaserWaitNs = 2 * 1000 * 1000;
 constexpr std::uint64_t kReleaserMaxWaitNs = 50 * 1000 * 1000;
-std::atomic<std::uint64_t> g_program_unlock_ns{0};
-std::atomic<std::uint64_t> g_program_unlock_cpu_ns{0};
+// Set by a program's unlock, taken by the next cycle: its clock readings
+// (none when no cycle waited) and the tid.
+std::atomic<bool> g_program_unlocked{false};
+std::atomic<std::uint64_t> g_program_unlock_cpu_ns{0};  // 0: not read
 std::atomic<pid_t> g_program_unlock_tid{0};
+// Cycles waiting for the cycle lock. A thread's CPU clock costs a system
+// call (2 us here, against 40 ns for the monotonic clock), and programs
+// such as ECL take and release the lock millions of times (it made ECL's
+// weak tables 8x slower): an unlock reads it only when a cycle waits, and
+// a cycle that finds no reading asks /proc and reads the clock itself.
+std::atomic<int> g_cycles_waiting{0};
 
 // The CPU-time clock of thread tid of this process, as glibc builds it for
 // pthread_getcpuclockid (the kernel's per-thread scheduler clock). Made
@@ -110,9 +121,10 @@ clockid_t thread_cpu_clock(pid_t tid) { return static_cast<clockid_t>((~static_c
 
 void note_program_unlock(pid_t tid) {
   if (tid <= 0) return;
-  g_program_unlock_cpu_ns.store(now_ns(CLOCK_THREAD_CPUTIME_ID), std::memory_order_relaxed);
+  const bool waited_for = g_cycles_waiting.load(std::memory_order_relaxed) != 0;
+  g_program_unlock_cpu_ns.store(waited_for ? now_ns(CLOCK_THREAD_CPUTIME_ID) : 0, std::memory_order_relaxed);
   g_program_unlock_tid.store(tid, std::memory_order_relaxed);
-  g_program_unlock_ns.store(now_ns(), std::memory_order_release);
+  g_program_unlocked.store(true, std::memory_order_release);
 }
 
 // Whether thread tid of this process is running or waiting for a CPU (the
@@ -137,6 +149,12 @@ bool thread_is_runnable(pid_t tid) {
 // kReleaserMaxWaitNs have.
 void wait_for_releaser(pid_t tid, std::uint64_t cpu0, std::uint64_t since) {
   const clockid_t c = thread_cpu_clock(tid);
+  if (cpu0 == 0) {
+    // No reading at the unlock: a sleeping releaser is past its window;
+    // a runnable one runs kReleaserCpuNs from now (later than its unlock:
+    // a longer wait, never a shorter one).
+    if (!thread_is_runnable(tid) || !read_clock_ns(c, &cpu0)) return;
+  }
   for (;;) {
     std::uint64_t cpu;
     if (!read_clock_ns(c, &cpu)) return;  // the thread has exited
@@ -148,12 +166,18 @@ void wait_for_releaser(pid_t tid, std::uint64_t cpu0, std::uint64_t since) {
   }
 }
 
+pid_t this_thread_tid() {
+  ThreadRecord* r = this_thread_record();
+  return r != nullptr ? r->tid : static_cast<pid_t>(syscall(SYS_gettid));
+}
+
 // Cycle lock held.
 void wait_after_program_unlock() {
-  const std::uint64_t released = g_program_unlock_ns.exchange(0, std::memory_order_acquire);
-  if (released == 0) return;
+  if (!g_program_unlocked.exchange(false, std::memory_order_acquire)) return;
+  // A cycle run by the releaser itself: it is past its unlock.
+  if (g_program_unlock_tid.load(std::memory_order_relaxed) == this_thread_tid()) return;
   wait_for_releaser(g_program_unlock_tid.load(std::memory_order_relaxed),
-                    g_program_unlock_cpu_ns.load(std::memory_order_relaxed), released);
+                    g_program_unlock_cpu_ns.load(std::memory_order_relaxed), now_ns());
 }
 
 // The tid of a stopped thread inside its release of the cycle lock, or 0.
@@ -384,7 +408,12 @@ bool gc_cycle(bool forced) {
     pacer_defer();
     return false;
   }
-  std::unique_lock<std::mutex> cycle(g_cycle_lock);
+  std::unique_lock<std::mutex> cycle(g_cycle_lock, std::defer_lock);
+  if (!cycle.try_lock()) {
+    g_cycles_waiting.fetch_add(1, std::memory_order_relaxed);
+    cycle.lock();
+    g_cycles_waiting.fetch_sub(1, std::memory_order_relaxed);
+  }
   CycleLockOwner owner;
   // Under the cycle lock, which fork() handlers take: a child must not
   // inherit a one-time initialisation (a guard) that a thread of the
@@ -572,7 +601,8 @@ void fork_child_collector() {
   meta_unlock();
   forget_other_threads();
   specials_after_fork();
-  g_program_unlock_ns.store(0, std::memory_order_relaxed);  // no releaser here
+  g_program_unlocked.store(false, std::memory_order_relaxed);  // no releaser here
+  g_cycles_waiting.store(0, std::memory_order_relaxed);        // nor a waiting cycle
   unlock_world_state();
   mheap().unlock_scavenge();
   unlock_type_table();
