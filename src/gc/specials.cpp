@@ -6,6 +6,7 @@
 #include <new>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "gc/mark.hpp"
 #include "gc/threads.hpp"
@@ -55,6 +56,28 @@ std::size_t g_weak_count = 0;
 bool g_java_finalization = false;
 void (*g_queue_hook)(void*) = nullptr;
 bool g_links_died = false;  // some link is dead: queue_doomed_finalizers erases
+// The links that died in the last stop, per table (short, long), so that
+// erasing them after it does not walk the whole table again (guile's weak
+// tables hold hundreds of thousands). The world is stopped when they are
+// written, and a stopped thread may hold the system allocator's lock: they
+// only grow outside a stop (reserved to the tables' sizes after each
+// erase); a death that finds no room asks for the full walk instead.
+std::vector<std::uintptr_t>& dead_links(bool long_link) {
+  static Immortal<std::vector<std::uintptr_t>> short_dead, long_dead;
+  return long_link ? *long_dead : *short_dead;
+}
+bool g_dead_links_overflowed = false;
+
+// World stopped: link addr of table long_link has died.
+void note_dead_link(std::uintptr_t addr, bool long_link) {
+  std::vector<std::uintptr_t>& v = dead_links(long_link);
+  if (v.size() < v.capacity()) {
+    v.push_back(addr);  // no allocation: within the capacity
+  } else {
+    g_dead_links_overflowed = true;
+  }
+  g_links_died = true;
+}
 
 std::mutex g_queue_lock;
 std::condition_variable& queue_cv() {
@@ -152,29 +175,69 @@ bool link_location_dead(std::uintptr_t link) { return mheap().span_of(link) != n
 
 // World stopped: clear (write NULL to) the live links of table whose object
 // is unmarked.
-void clear_links_to_unmarked(LinkTable& table) {
-  for (auto& [addr, l] : table) {
+void clear_links_to_unmarked(bool long_link) {
+  for (auto& [addr, l] : links(long_link)) {
     if (l.dead || object_marked(l.obj)) continue;
     *reinterpret_cast<void**>(addr) = nullptr;
     l.dead = true;
-    g_links_died = true;
+    note_dead_link(addr, long_link);
   }
 }
 
-void drop_dangling_links(LinkTable& table) {
-  for (auto& [addr, l] : table) {
+void drop_dangling_links(bool long_link) {
+  for (auto& [addr, l] : links(long_link)) {
     if (l.dead || !link_location_dead(addr)) continue;
     l.dead = true;
-    g_links_died = true;
+    note_dead_link(addr, long_link);
   }
 }
 
-void erase_dead_links(LinkTable& table) {
-  for (auto it = table.begin(); it != table.end();) {
-    if (it->second.dead) {
-      it = table.erase(it);
-    } else {
-      ++it;
+// Long links, in one walk: a link whose location died is dropped without a
+// write; one whose object died is cleared.
+void drop_or_clear_long_links() {
+  for (auto& [addr, l] : links(true)) {
+    if (l.dead) continue;
+    if (link_location_dead(addr)) {
+      l.dead = true;
+      note_dead_link(addr, true);
+    } else if (!object_marked(l.obj)) {
+      *reinterpret_cast<void**>(addr) = nullptr;
+      l.dead = true;
+      note_dead_link(addr, true);
+    }
+  }
+}
+
+// Specials lock held, world running. A link registered again at a dead
+// link's address since the stop is live again and stays.
+void erase_dead_links(bool long_link, bool walk_all) {
+  LinkTable& table = links(long_link);
+  std::vector<std::uintptr_t>& dead = dead_links(long_link);
+  if (walk_all) {
+    for (auto it = table.begin(); it != table.end();) {
+      if (it->second.dead) {
+        it = table.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  } else {
+    for (std::uintptr_t addr : dead) {
+      auto it = table.find(addr);
+      if (it != table.end() && it->second.dead) table.erase(it);
+    }
+  }
+  dead.clear();
+}
+
+// Specials lock held, world running: room for every link to die in the
+// next stop without allocating.
+void reserve_dead_links() {
+  for (bool long_link : {false, true}) {
+    try {
+      dead_links(long_link).reserve(links(long_link).size());
+    } catch (const std::bad_alloc&) {
+      // The next stop walks the table instead (g_dead_links_overflowed).
     }
   }
 }
@@ -296,6 +359,9 @@ LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link) {
   const auto addr = reinterpret_cast<std::uintptr_t>(link);
   std::lock_guard<std::mutex> g(g_specials_lock);
   try {
+    // Room for this one to die in a stop (see dead_links), grown ahead.
+    std::vector<std::uintptr_t>& dead = dead_links(long_link);
+    if (dead.capacity() <= links(long_link).size()) dead.reserve(2 * links(long_link).size() + 16);
     auto [it, inserted] = links(long_link).try_emplace(addr, Link{obj_base, false});
     if (inserted) return LinkResult::kSuccess;
     // A link cleared in the last stop and not erased yet is gone already.
@@ -394,7 +460,7 @@ void mark_finalizer_roots() {
 std::uint64_t finalize_after_mark() {
   std::uint64_t marked = 0;
   // 1. Short links to unmarked objects.
-  clear_links_to_unmarked(links(false));
+  clear_links_to_unmarked(false);
   // 2. What unmarked finalizable objects reach, as their order says.
   bool pushed = false;
   for (const auto& [base, f] : finalizers()) {
@@ -450,19 +516,20 @@ std::uint64_t finalize_after_mark() {
     if (any) marked += mark_drain();
   }
   // 4. Links that lived in dead objects, then long links.
-  drop_dangling_links(links(false));
-  clear_links_to_unmarked(links(true));
-  drop_dangling_links(links(true));
+  drop_dangling_links(false);
+  drop_or_clear_long_links();
   return marked;
 }
 
 std::size_t queue_doomed_finalizers() {
   std::lock_guard<std::mutex> g(g_specials_lock);
   if (g_links_died) {
-    erase_dead_links(links(false));
-    erase_dead_links(links(true));
+    erase_dead_links(false, g_dead_links_overflowed);
+    erase_dead_links(true, g_dead_links_overflowed);
     g_links_died = false;
+    g_dead_links_overflowed = false;
   }
+  reserve_dead_links();
   std::size_t n = 0;
   for (auto it = finalizers().begin(); it != finalizers().end();) {
     if (!it->second.doomed) {
