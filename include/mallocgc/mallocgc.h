@@ -80,6 +80,10 @@ int mgc_set_gc_percent(int percent);         /* returns the old value; <0: off *
 int64_t mgc_set_memory_limit(int64_t bytes); /* returns the old limit; <0: query */
 void mgc_add_roots(void* begin, void* end);
 void mgc_remove_roots(void* begin, void* end);
+/* Heap profile (see mallocgc.hpp): bytes between samples, 0 off, <0 only
+ * asks; returns the old rate. Writing returns 0, or -1 with errno set. */
+int64_t mgc_set_memprofile_rate(int64_t bytes);
+int mgc_write_heap_profile(const char* path);
 void mgc_set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
 void mgc_wait_for_finalizers(void);
 /* Threads that hold heap pointers without allocating register explicitly;

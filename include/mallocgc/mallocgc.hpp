@@ -152,6 +152,23 @@ void collect();
 //   mgc::release_memory();   // RSS falls to about the live heap
 std::size_t release_memory();
 
+// Heap profiling (Go: runtime.MemProfileRate and pprof.WriteHeapProfile).
+// On average one allocation per rate bytes is sampled with its call stack
+// (MALLOCGC_MEMPROFILERATE, default 512 KiB; 0: off; 1: every
+// allocation); set_memprofile_rate changes the rate from the next sample
+// on (a negative value only asks) and returns the previous one.
+// write_heap_profile writes what was sampled to path as a gzipped pprof
+// profile (alloc_objects, alloc_space, inuse_objects, inuse_space, scaled
+// to estimates of the whole heap as Go scales them); in-use figures are as
+// of the last collection and the explicit frees since. false (errno set)
+// when the file cannot be written. MALLOCGC_HEAPPROFILE=path writes one at
+// exit.
+//
+//   mgc::write_heap_profile("heap.pb.gz");
+//   // $ go tool pprof -top ./program heap.pb.gz
+std::int64_t set_memprofile_rate(std::int64_t bytes);
+bool write_heap_profile(const char* path);
+
 // GOGC: start a cycle when the heap has grown by percent% over what the last
 // mark found live (at least a 4 MiB goal). A negative value turns automatic
 // collection off (Go: GOGC=off), unless the memory limit is near. Returns

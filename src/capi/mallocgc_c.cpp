@@ -63,6 +63,8 @@ void mgc_stats(mgc_stats_t* out) {
 void mgc_collect(void) { mgc::collect(); }
 size_t mgc_release_memory(void) { return mgc::release_memory(); }
 int mgc_set_gc_percent(int percent) { return mgc::set_gc_percent(percent); }
+int64_t mgc_set_memprofile_rate(int64_t bytes) { return mgc::set_memprofile_rate(bytes); }
+int mgc_write_heap_profile(const char* path) { return mgc::write_heap_profile(path) ? 0 : -1; }
 int64_t mgc_set_memory_limit(int64_t bytes) { return mgc::set_memory_limit(bytes); }
 void mgc_add_roots(void* begin, void* end) { mgc::add_roots(begin, end); }
 void mgc_remove_roots(void* begin, void* end) { mgc::remove_roots(begin, end); }

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "gc/mark.hpp"
 #include "gc/pacer.hpp"
@@ -247,15 +248,25 @@ int worker_count() {
   return n < 1 ? 1 : static_cast<int>(std::min<long>(n, 64));
 }
 
+ProfileHooks g_profile_hooks;
+// The unlock that matches the lock taken by lock_world_state (the hooks
+// may be set between the two).
+void (*g_profile_unlock)() = nullptr;
+
 void lock_world_state() {
   lock_threads();
   lock_roots();
   lock_specials();
   for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).lock();
   mheap().lock();
+  if (g_profile_hooks.lock != nullptr) {
+    g_profile_hooks.lock();
+    g_profile_unlock = g_profile_hooks.unlock;
+  }
 }
 
 void unlock_world_state() {
+  if (void (*unlock)() = std::exchange(g_profile_unlock, nullptr)) unlock();
   mheap().unlock();
   for (int spc = kNumSpanClasses - 1; spc >= 0; spc--) mcentral(spc).unlock();
   unlock_specials();
@@ -362,6 +373,7 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     checkmark_end();
   }
   live += finalize_after_mark();
+  if (g_profile_hooks.after_mark != nullptr && g_profile_unlock != nullptr) g_profile_hooks.after_mark();
   g_marking.store(false, std::memory_order_relaxed);
   event(GcEvent::kMarkEnd);
   res->mark_ns = now_ns() - t_mark;
@@ -392,9 +404,28 @@ void print_trace(std::uint64_t n, const CycleResult& r) {
                static_cast<double>(r.mark_ns) / 1e6, r.workers);
 }
 
+// allocfreetrace's line for a cycle (Go: tracegc), with write(2): no stdio
+// lock, which a stopped thread may hold.
+void trace_cycle(const char* what) {
+  std::uint64_t n;
+  {
+    std::lock_guard<std::mutex> g(g_stats_lock);
+    n = g_num_gc;
+  }
+  if (what[0] == 's') n++;  // the cycle starting
+  char line[96];
+  const int len =
+      std::snprintf(line, sizeof line, "allocfreetrace: gc %llu %s\n", static_cast<unsigned long long>(n), what);
+  if (len > 0) {
+    const ssize_t w = write(2, line, static_cast<std::size_t>(len));
+    (void)w;
+  }
+}
+
 }  // namespace
 
 void set_gc_config(const GcConfig& c) { g_config = c; }
+void set_profile_hooks(const ProfileHooks& h) { g_profile_hooks = h; }
 const GcConfig& gc_config() { return g_config; }
 
 void finish_sweep() {
@@ -438,6 +469,7 @@ bool gc_cycle(bool forced) {
   if (!forced && !pacer_should_collect()) return false;  // another thread just collected
   wait_after_program_unlock();
   const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+  if (g_config.allocfreetrace) trace_cycle("start");
   event(GcEvent::kStart);
   finish_sweep();
   mark_prepare(worker_count());
@@ -501,6 +533,7 @@ bool gc_cycle(bool forced) {
     g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   }
   if (g_config.gctrace) print_trace(n, res);
+  if (g_config.allocfreetrace) trace_cycle("end");
   event(GcEvent::kEnd);
   return true;
 }

@@ -28,6 +28,7 @@ struct GcConfig {
   int mark_threads = 0;  // 0: one per online CPU
   bool gctrace = false;
   bool checkmark = false;
+  bool allocfreetrace = false;  // a line to stderr at each cycle's start and end
 };
 void set_gc_config(const GcConfig& c);
 const GcConfig& gc_config();
@@ -63,6 +64,19 @@ struct GcHooks {
   void (*push_roots)() = nullptr;
 };
 void set_gc_hooks(const GcHooks& h);
+
+// The heap profile's part of a cycle (prof/sample, a layer above): lock is
+// taken with the world's state (before the world stops, and by fork's
+// prepare handler), so no stopped thread holds it; after_mark runs with
+// the world stopped once the mark is final (finalizers' marking included)
+// and must not allocate; unlock after the world restarts. Set once, before
+// the first allocation's options apply.
+struct ProfileHooks {
+  void (*lock)() = nullptr;
+  void (*unlock)() = nullptr;
+  void (*after_mark)() = nullptr;
+};
+void set_profile_hooks(const ProfileHooks& h);
 
 // Whether a cycle is marking now on some thread (Boehm's GC_set_mark_bit
 // and friends only act then).

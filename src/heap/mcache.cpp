@@ -41,9 +41,21 @@ void MCache::reset() {
     chunk_reserved[spc] = 0;
   }
   flush_gen = sweep_gen();
+  sample_budget = 0;
+  sample_rate = 0;  // nothing exposed: the next sampling decision draws anew
 }
 
-bool MCache::next_chunk(int spc, MSpan* s) {
+// The lowest n set bits of x.
+static std::uint64_t lowest_bits(std::uint64_t x, std::uint32_t n) {
+  std::uint64_t keep = 0;
+  for (; n != 0 && x != 0; n--) {
+    keep |= x & (~x + 1);
+    x &= x - 1;
+  }
+  return keep;
+}
+
+bool MCache::next_chunk(int spc, MSpan* s, std::uint32_t max_slots) {
   // Scan the words after the last chunk, wrapping, so that slots freed in
   // earlier words are found again.
   const std::size_t words = s->bitmap_words();
@@ -51,8 +63,10 @@ bool MCache::next_chunk(int spc, MSpan* s) {
   for (std::size_t k = 0; k < words; k++) {
     const std::size_t w = (start + k) % words;
     const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
-    const std::uint64_t avail = ~bits & s->valid_mask(w);
+    std::uint64_t avail = ~bits & s->valid_mask(w);
     if (avail == 0) continue;
+    // Only the slots below the cut are reserved: those above stay free.
+    if (max_slots < 64) avail = lowest_bits(avail, max_slots);
     // A reserved slot counts as allocated to a collection, which calls the
     // mark procedure of a program's kind on it if some word points there.
     // Such procedures follow what they find (Boehm promises them cleared
@@ -84,6 +98,7 @@ bool MCache::next_chunk(int spc, MSpan* s) {
     chunk_avail[spc] = n;
     chunk_reserved[spc] = avail;
     mheap().add_live(std::uint64_t{n} * s->elem_size);
+    sample_budget -= static_cast<std::int64_t>(n) * s->elem_size;  // exposed: charged
     return true;
   }
   return false;
@@ -137,7 +152,16 @@ void MCache::release_slot(MSpan* s, std::size_t i) {
   s->clear_alloc_bit(w, s->alloc_bits[w].load(std::memory_order_relaxed), std::uint64_t{1} << (i % 64));
 }
 
-bool MCache::refill(int spc) {
+std::int64_t MCache::exposed_bytes() const {
+  std::int64_t x = 0;
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    const std::uint64_t a = front.alloc[spc].alloc_cache;
+    if (a != 0) x += static_cast<std::int64_t>(popcount64(a)) * static_cast<std::int64_t>(spans[spc]->elem_size);
+  }
+  return x;
+}
+
+bool MCache::refill(int spc, std::uint32_t max_slots) {
   MSpan* s = spans[spc];
   if (s != nullptr) {
     retire_chunk(spc);
@@ -146,7 +170,7 @@ bool MCache::refill(int spc) {
                                           front.alloc[spc].alloc_cache, front.alloc[spc].chunk_word);
       if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
     }
-    if (next_chunk(spc, s)) return true;
+    if (next_chunk(spc, s, max_slots)) return true;
     // Full: the tiny block must not outlive our ownership of its span.
     if (spc == kTinySpanClass) drop_tiny_block();
     front.alloc[spc] = AllocSlot{};
@@ -155,7 +179,7 @@ bool MCache::refill(int spc) {
   }
   s = mcentral(spc).cache_span(this, spc);
   if (s == nullptr) return false;
-  if (!next_chunk(spc, s)) fatal("central list of class %d handed out a span with no free slot", spc);
+  if (!next_chunk(spc, s, max_slots)) fatal("central list of class %d handed out a span with no free slot", spc);
   return true;
 }
 
@@ -205,6 +229,7 @@ void MCache::release_all() {
     // Unreserve the slots the chunk still holds.
     s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
     s->alloc_count -= static_cast<std::uint32_t>(popcount64(left));
+    sample_budget += static_cast<std::int64_t>(popcount64(left)) * s->elem_size;  // refund what was charged
     front.alloc[spc] = AllocSlot{};
     spans[spc] = nullptr;
     chunk_avail[spc] = 0;

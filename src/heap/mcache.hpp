@@ -57,12 +57,33 @@ struct MCache {
   std::uint16_t tiny_none;            // tiny_mask's target when there is no block
   std::uint64_t tiny_allocs_counted;  // front.tiny_allocs already in counters
   AllocCounters counters;
-  MCache* next = nullptr;  // registry links (registry lock)
+  // Heap profiling (prof/sample). The fast path cannot count bytes, so the
+  // slots a chunk exposes to it are charged when the chunk is loaded:
+  // sample_budget = bytes left before the next sampled allocation minus
+  // the bytes of every slot still in an alloc_cache. A slot the fast path
+  // takes then leaves the budget unchanged, and slots given back unused
+  // (release_all) are refunded. Charged and refunded whether or not
+  // profiling is on; prof/sample draws a new budget when sample_rate (the
+  // rate the budget was drawn for, 0: none yet) differs from the rate in
+  // force. Owner only.
+  std::int64_t sample_budget = 0;
+  std::int64_t sample_rate = 0;
+  std::uint64_t sample_rand = 0;  // the owner's random state (xorshift)
+  MCache* next = nullptr;         // registry links (registry lock)
   MCache* prev = nullptr;
 
-  // Make front.alloc[spc] non-empty (its alloc_cache must be 0 now). false
-  // when memory is exhausted.
-  bool refill(int spc);
+  // Make front.alloc[spc] non-empty (its alloc_cache must be 0 now), with
+  // at most max_slots slots (1..64): the heap profiler and allocfreetrace
+  // cut a chunk so that the allocation that reaches the next sampling
+  // point finds the alloc_cache empty and takes the slow path. The slots
+  // cut off stay free in alloc_bits, and the next refill finds them in the
+  // same word. false when memory is exhausted.
+  bool refill(int spc, std::uint32_t max_slots = 64);
+
+  // Bytes of the slots every alloc_cache still exposes to the fast path
+  // (charged to sample_budget, not yet allocated). A walk of every span
+  // class: for the slow path near a sampling point only.
+  std::int64_t exposed_bytes() const;
 
   // Give every span back to its central list and drop the tiny block
   // (thread exit, collect(), prepare_for_sweep). The cache is then empty
@@ -108,7 +129,7 @@ struct MCache {
   void check(int spc) const;
 
  private:
-  bool next_chunk(int spc, MSpan* s);
+  bool next_chunk(int spc, MSpan* s, std::uint32_t max_slots);
   void retire_chunk(int spc);
   void drop_tiny_block();
   void release_slot(MSpan* s, std::size_t i);

@@ -30,7 +30,8 @@
 //   - gc_bits: the mark workers (atomic OR) while the world is stopped; the
 //     sweeper, which is whoever may write alloc_bits.
 //   - sweep_gen: the sweeper, with the same exclusivity as alloc_bits.
-//   - specials: the specials lock holder (gc/specials).
+//   - specials: the specials lock holder (gc/specials), or the profile
+//     lock holder (prof/sample), with atomic read-modify-writes.
 //   - tiny->alloc_mask, tiny->local_freed: the owner only.
 //     tiny->remote_freed: any thread, atomically.
 //   - next, prev, list: the lock of the list the span is on.
@@ -138,8 +139,9 @@ struct MSpan {
   // while this is nonzero: a tiny block whose other objects are freed can
   // be merged away while such a free is still about to touch the span.
   std::atomic<std::uint32_t> frees_in_flight{0};
-  // Objects of the span that have a finalizer or weak references: free()
-  // must drop those, so it leaves its fast case when this is nonzero.
+  // Objects of the span that have a finalizer or weak references, plus its
+  // objects sampled by the heap profile: free() must drop those, so it
+  // leaves its fast case when this is nonzero.
   std::atomic<std::uint32_t> specials{0};
   // Here, in the first cache line's last free word: the record then takes
   // 512 bytes, one metadata block of that size (520 took 1024).

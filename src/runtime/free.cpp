@@ -12,11 +12,11 @@
 // bitmap with an atomic OR and, the first time since the last merge, tell
 // the span's central list, which makes a full span available again.
 //
-// An object with a finalizer or weak references loses them when freed
-// (its span counts such objects; free() of a span with any takes the
-// general path).
+// An object with a finalizer or weak references loses them when freed, and
+// a sampled object of the heap profile is counted freed (its span counts
+// such objects; free() of a span with any takes the general path).
 //
-// Owns: nothing. Calls into the heap layer and gc/specials.
+// Owns: nothing. Calls into the heap layer, gc/specials and prof/.
 #include <bit>
 
 #include "gc/specials.hpp"
@@ -24,6 +24,8 @@
 #include "heap/mheap.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
+#include "prof/allocfreetrace.hpp"
+#include "prof/sample.hpp"
 #include "runtime/debug_malloc.hpp"
 #include "runtime/thread_cache.hpp"
 
@@ -125,10 +127,13 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
       (st == internal::SpanState::kLarge || st == internal::SpanState::kSmall)) {
     const std::size_t i = st == internal::SpanState::kLarge ? 0 : s->object_index(a);
     // Tiny objects' specials are keyed by the object's own address.
-    if (i < s->nelems && s->is_allocated(i))
-      internal::drop_specials(st == internal::SpanState::kLarge  ? s->base
-                              : s->kind == internal::Kind::kTiny ? a
-                                                                 : s->slot_address(i));
+    if (i < s->nelems && s->is_allocated(i)) {
+      const std::uintptr_t base = st == internal::SpanState::kLarge  ? s->base
+                                  : s->kind == internal::Kind::kTiny ? a
+                                                                     : s->slot_address(i);
+      internal::drop_specials(base);
+      internal::profile_free(base);
+    }
   }
   if (st == internal::SpanState::kLarge) return free_large(s, a);
   if (st == internal::SpanState::kFreeing) fatal("free(%p): object freed twice", p);
@@ -152,6 +157,8 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
 
 void free(void* p) {
   if (p == nullptr) return;
+  if (__builtin_expect(internal::g_allocfreetrace.load(std::memory_order_relaxed), 0))
+    internal::trace_free(p, __builtin_return_address(0));
   internal::debug_free_enter();
   // The common case, a leaf with no call: this thread owns the span of a
   // small, non-tiny object, which becomes free in alloc_bits without an

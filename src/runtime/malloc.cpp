@@ -37,6 +37,14 @@
 // Slow paths zero only when the span's free slots may hold old data
 // (MSpan::need_zero); memory fresh from the OS is already zero.
 //
+// Sampling (prof/sample): one allocation per MALLOCGC_MEMPROFILERATE bytes
+// on average is recorded with its stack. The fast path never counts; a
+// refill loads only the slots that stay below the next sampling point, so
+// the allocation that reaches it comes here, where the decision is made
+// with the exact distance. The record is made at the slow path's end, its
+// scope closed (it takes the profile lock and calls backtrace()). Under
+// allocfreetrace chunks hold one slot and every allocation comes here.
+//
 // Collection: every slow path first asks the pacer whether the heap has
 // reached its goal (and runs a cycle if so), then prepares the thread's
 // cache for the sweep if a cycle ran since it last did (runtime/collect).
@@ -49,6 +57,8 @@
 #include "heap/type_info.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
+#include "prof/allocfreetrace.hpp"
+#include "prof/sample.hpp"
 #include "runtime/collect.hpp"
 #include "runtime/debug_malloc.hpp"
 #include "runtime/options.hpp"
@@ -62,10 +72,25 @@ namespace {
 // page arithmetic on them must not overflow.
 constexpr std::size_t kMaxAllocSize = std::size_t{1} << 46;
 
+// Bytes of the allocation the current slow path makes, when it is to be
+// sampled (else 0): set where the decision is made, recorded and cleared by
+// the entry point once the slow path's scope is closed.
+__thread std::size_t tls_sample_bytes __attribute__((tls_model("initial-exec")));
+
+// The chunk limit for a fresh slot of elem bytes from cache c, deciding
+// whether the allocation is sampled.
+std::uint32_t chunk_limit(MCache* c, std::size_t elem) {
+  if (!sampling_active()) return 64;
+  const SampleChoice sc = sample_small(c, elem);
+  if (sc.sampled) tls_sample_bytes = elem;
+  return sc.max_slots;
+}
+
 void* alloc_large(std::size_t size, Kind kind, const TypeInfo* type) {
   // this_cache(): a thread that allocates registers, so its stack is a
   // root, even if it only ever allocates large objects.
-  gc_on_slow_path(this_cache());
+  MCache* c = this_cache();
+  gc_on_slow_path(c);
   const std::size_t npages = (size + kPageSize - 1) / kPageSize;
   if (!mheap().has_free_pages(npages)) reclaim_empty_spans();
   bool need_zero = false;
@@ -86,6 +111,7 @@ void* alloc_large(std::size_t size, Kind kind, const TypeInfo* type) {
   AllocCounters& g = shared_counters();
   g.large_mallocs.fetch_add(1, std::memory_order_relaxed);
   g.large_malloc_bytes.fetch_add(npages * kPageSize, std::memory_order_relaxed);
+  if (c != nullptr && sampling_active() && sample_large(c, npages * kPageSize)) tls_sample_bytes = npages * kPageSize;
   return reinterpret_cast<void*>(keep);
 }
 
@@ -95,7 +121,10 @@ void* alloc_small(MCache* c, int spc, const TypeInfo* type) {
   std::size_t slot = 0;
   void* p = nullptr;
   if (!next_free_fast(&c->front, spc, elem, &p, &slot)) {
-    if (!c->refill(spc)) return nullptr;
+    if (!c->refill(spc, chunk_limit(c, elem))) {
+      tls_sample_bytes = 0;
+      return nullptr;
+    }
     next_free_fast(&c->front, spc, elem, &p, &slot);
   }
   if (type != nullptr) static_cast<const TypeInfo**>(c->front.alloc[spc].aux)[slot] = type;
@@ -130,9 +159,15 @@ void* tiny(std::size_t size) {
   scope.set_span_class(c, kTinySpanClass);
   // The thread may have had no cache (its tiny state was the empty
   // cache's), or its chunk of blocks ran out: either way a new block.
-  if (!c->refill(kTinySpanClass)) return nullptr;
+  if (!c->refill(kTinySpanClass, chunk_limit(c, kTinySize))) {
+    tls_sample_bytes = 0;
+    return nullptr;
+  }
   void* p = tiny_new_block(&c->front, size);
   if (p == nullptr) fatal("tiny allocator: refill left no block");
+  // allocfreetrace: the block is full as far as the fast path can tell, so
+  // the next tiny object comes here too.
+  if (g_allocfreetrace.load(std::memory_order_relaxed)) c->front.tiny_offset = kTinySize;
   return p;
 }
 
@@ -154,25 +189,41 @@ void* aligned(std::size_t size, std::size_t align, Kind kind) {
   return alloc_in_class(scope, span_class(cls, kind), nullptr);
 }
 
+// The end of a slow path, its scope closed: the sample and the trace line
+// of the allocation it made. pc: the return address into the allocating
+// code.
+inline void record_allocation(void* p, std::size_t size, Kind kind, const void* pc) {
+  if (__builtin_expect(tls_sample_bytes != 0, 0)) {
+    const std::size_t bytes = tls_sample_bytes;
+    tls_sample_bytes = 0;
+    if (p != nullptr) profile_alloc(p, bytes, pc);
+  }
+  if (__builtin_expect(g_allocfreetrace.load(std::memory_order_relaxed), 0) && p != nullptr)
+    trace_alloc(p, size, kind, pc);
+}
+
 }  // namespace
 
-// Each slow path ends, its scope closed and nothing held, by running queued
-// finalizers when they run in allocating threads (the Boehm face's policy):
-// they may allocate.
+// Each slow path ends, its scope closed and nothing held, by recording the
+// allocation's sample, then by running queued finalizers when they run in
+// allocating threads (the Boehm face's policy): they may allocate.
 void* alloc_slow(std::size_t size, Kind kind) {
   void* p = small_or_large(size, kind);
+  record_allocation(p, size, kind, __builtin_return_address(0));
   run_caller_finalizer_hook();
   return p;
 }
 
 void* alloc_tiny_slow(std::size_t size) {
   void* p = tiny(size);
+  record_allocation(p, size, Kind::kTiny, __builtin_return_address(0));
   run_caller_finalizer_hook();
   return p;
 }
 
 void* alloc_typed_slow(const TypeInfo* type) {
   void* p = typed(type);
+  record_allocation(p, type->size, Kind::kTyped, __builtin_return_address(0));
   run_caller_finalizer_hook();
   return p;
 }
@@ -180,6 +231,7 @@ void* alloc_typed_slow(const TypeInfo* type) {
 void* alloc_aligned(std::size_t size, std::size_t align, Kind kind) {
   debug_enter_slow();
   void* p = aligned(size, align, kind);
+  record_allocation(p, size, kind, __builtin_return_address(0));
   run_caller_finalizer_hook();
   return p;
 }

@@ -14,7 +14,9 @@
 #include "gc/threads.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
+#include "prof/sample.hpp"
 #include "runtime/collect.hpp"
+#include "runtime/heap_profile.hpp"
 
 namespace mgc::internal {
 
@@ -72,6 +74,18 @@ const Variable kVariables[] = {
        if (n) o->mark_threads = *n;
        return n.has_value();
      }},
+    {"MALLOCGC_MEMPROFILERATE", "bytes between samples (0..1TiB, optional suffix B, KiB, MiB or GiB), or \"off\" (0)",
+     [](std::string_view v, Options* o) {
+       auto r = parse_memprofile_rate(v);
+       if (r) o->memprofile_rate = *r;
+       return r.has_value();
+     }},
+    {"MALLOCGC_HEAPPROFILE", "a file name",
+     [](std::string_view v, Options* o) {
+       // Points into the environment, which outlives the options.
+       o->heap_profile = v.data();
+       return !v.empty();
+     }},
     {"MALLOCGC_SUSPEND_SIGNAL",
      "a signal number or name (PWR, USR1, USR2, XCPU, XFSZ, VTALRM, PROF, SYS, WINCH, URG, RTMIN+n)",
      [](std::string_view v, Options* o) {
@@ -91,7 +105,7 @@ void read_environment(Options* o) {
   if (const char* v = std::getenv("MALLOCGC_DEBUG")) {
     std::string_view bad;
     if (!parse_debug(v, o, &bad))
-      fatal("MALLOCGC_DEBUG=\"%s\": cannot use \"%.*s\" (known: gctrace=0|1, gccheckmark=0|1)", v,
+      fatal("MALLOCGC_DEBUG=\"%s\": cannot use \"%.*s\" (known: gctrace=0|1, gccheckmark=0|1, allocfreetrace=0|1)", v,
             static_cast<int>(bad.size()), bad.data());
   }
 }
@@ -137,6 +151,13 @@ std::optional<std::int64_t> parse_bytes(std::string_view s) {
   return *n << shift;
 }
 
+std::optional<std::int64_t> parse_memprofile_rate(std::string_view s) {
+  if (s == "off") return 0;
+  auto b = parse_bytes(s);  // its "off" (no limit) is beyond the bound
+  if (!b || *b > (std::int64_t{1} << 40)) return std::nullopt;
+  return b;
+}
+
 std::optional<int> parse_mark_threads(std::string_view s) { return parse_int<int>(s, 1, 64); }
 
 std::optional<int> parse_signal(std::string_view s) {
@@ -179,6 +200,8 @@ bool parse_debug(std::string_view s, Options* o, std::string_view* bad) {
       o->gctrace = *value != 0;
     } else if (key == "gccheckmark") {
       o->gccheckmark = *value != 0;
+    } else if (key == "allocfreetrace") {
+      o->allocfreetrace = *value != 0;
     } else {
       return false;
     }
@@ -197,7 +220,11 @@ void ensure_options() {
     pacer_set_gc_percent(g_options.gogc);
     pacer_set_memory_limit(g_options.memory_limit);
     if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);
-    set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark});
+    set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark, g_options.allocfreetrace});
+    set_profile_hooks({profile_lock, profile_unlock, profile_after_mark});
+    g_memprofile_rate.store(g_options.memprofile_rate, std::memory_order_relaxed);
+    g_allocfreetrace.store(g_options.allocfreetrace, std::memory_order_relaxed);
+    if (g_options.heap_profile != nullptr) write_heap_profile_at_exit(g_options.heap_profile);
     g_ready.store(true, std::memory_order_release);
   }
   install_fork_handlers();

@@ -25,10 +25,20 @@
 //   MALLOCGC_SUSPEND_SIGNAL  the signal that stops the world: a number or a
 //                        name (PWR, USR1, USR2, XCPU, XFSZ, VTALRM, PROF,
 //                        SYS, WINCH, URG, or RTMIN+n). Default SIGPWR.
+//   MALLOCGC_MEMPROFILERATE  bytes allocated between heap profile samples
+//                        on average (Go's runtime.MemProfileRate), with an
+//                        optional suffix B, KiB, MiB or GiB; 0 or "off"
+//                        turns sampling off, 1 samples every allocation.
+//                        At most 1 TiB. Default 512 KiB (prof/sample.hpp).
+//   MALLOCGC_HEAPPROFILE a file to write the heap profile to at exit, in
+//                        pprof's format (prof/pprof.hpp). Default none.
 //   MALLOCGC_DEBUG       comma-separated key=value settings (Go's GODEBUG):
 //                        gctrace=1 prints a line per cycle to stderr;
 //                        gccheckmark=1 re-marks serially after every mark
-//                        and aborts on an object the parallel mark missed.
+//                        and aborts on an object the parallel mark missed;
+//                        allocfreetrace=1 prints every allocation and
+//                        explicit free with a short stack, and each cycle's
+//                        start and end (prof/allocfreetrace.hpp).
 //
 // A malformed value stops the program with a message that names the
 // variable: a silent default would hide the mistake.
@@ -51,6 +61,9 @@ struct Options {
   int suspend_signal = 0;                 // 0: the default (SIGPWR)
   bool gctrace = false;
   bool gccheckmark = false;
+  bool allocfreetrace = false;
+  std::int64_t memprofile_rate = 512 * 1024;  // bytes; 0: off
+  const char* heap_profile = nullptr;         // the environment's string, or nullptr
 };
 
 // Parse the environment and apply it, once; later calls return at once.
@@ -70,6 +83,7 @@ std::optional<int> parse_gogc(std::string_view s);
 std::optional<std::int64_t> parse_bytes(std::string_view s);  // "off": INT64_MAX
 std::optional<int> parse_mark_threads(std::string_view s);
 std::optional<int> parse_signal(std::string_view s);
+std::optional<std::int64_t> parse_memprofile_rate(std::string_view s);  // "off": 0
 // MALLOCGC_DEBUG into o; false (with *bad set to the offending item) when
 // an item is malformed or unknown.
 bool parse_debug(std::string_view s, Options* o, std::string_view* bad);
