@@ -28,6 +28,7 @@
 #include "heap/type_info.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -180,16 +181,28 @@ std::atomic<bool> g_sweeper_started{false};
 
 // Sweep a little at a time so that allocating threads, which sweep what
 // they need themselves, rarely wait for a central lock.
+// One step is one event of the trace (a batch, not a span).
 bool sweep_step() {
+  TraceScope trace(TraceEv::kSweepBackground);
+  trace.only_if_work();
   std::size_t n = 0;
   // Most span classes hold no span (kinds x size classes): the hint keeps
   // the sweeper from taking each one's lock at every step.
   for (int spc = 0; spc < kNumSpanClasses; spc++)
     if (mcentral(spc).may_have_unswept()) n += mcentral(spc).sweep_some(2);
+  trace.a0 = n;
   return n != 0;
 }
 
+std::size_t sweep_large_traced() {
+  TraceScope trace(TraceEv::kSweepLarge);
+  trace.only_if_work();
+  trace.a0 = mheap().sweep_large();
+  return trace.a0;
+}
+
 void sweeper_thread() {
+  trace_name_thread("background sweeper");
   std::uint64_t seen = 0;
   for (;;) {
     {
@@ -198,7 +211,7 @@ void sweeper_thread() {
       seen = g_sweeper_requests;
     }
     const std::uint64_t t0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-    mheap().sweep_large();
+    sweep_large_traced();
     while (sweep_step()) sched_yield();
     g_sweeper_cpu_ns.fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - t0, std::memory_order_relaxed);
     // The spans this round emptied are free pages now, which the
@@ -317,9 +330,13 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     for (std::size_t w = 0; w < kBitmapWords; w++) s->gc_bits[w].store(0, std::memory_order_relaxed);
   });
   const std::uint64_t t_mark = now_ns();
+  TraceScope trace_mark(TraceEv::kMark);
   event(GcEvent::kMarkStart);
   g_marking.store(true, std::memory_order_relaxed);
-  queue_roots(globals, self_sp);
+  {
+    TraceScope trace(TraceEv::kMarkRoots);
+    queue_roots(globals, self_sp);
+  }
   std::uint64_t live = mark_drain();
   res->workers = mark_workers_used();
   if (debug_unmark_after_mark != 0) {
@@ -331,6 +348,7 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     }
   }
   if (g_config.checkmark) {
+    TraceScope trace(TraceEv::kCheckmark);
     checkmark_begin(nspans);
     mheap().for_each_span_locked([](MSpan* s) { checkmark_attach(s); });
     queue_roots(globals, self_sp);
@@ -342,6 +360,8 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   event(GcEvent::kMarkEnd);
   res->mark_ns = now_ns() - t_mark;
   res->live = live;
+  trace_mark.a0 = live;
+  trace_mark.a1 = static_cast<std::uint64_t>(res->workers);
   advance_sweep_gen();
   mheap().reset_live(live);
   pacer_end_cycle(live);
@@ -373,9 +393,28 @@ void print_trace(std::uint64_t n, const CycleResult& r) {
 void set_gc_config(const GcConfig& c) { g_config = c; }
 const GcConfig& gc_config() { return g_config; }
 
-void finish_sweep() {
+namespace {
+std::size_t finish_sweep_spans() {
+  std::size_t n = 0;
   for (int spc = 0; spc < kNumSpanClasses; spc++)
-    if (mcentral(spc).may_have_unswept()) mcentral(spc).sweep_some(~std::size_t{0});
+    if (mcentral(spc).may_have_unswept()) n += mcentral(spc).sweep_some(~std::size_t{0});
+  return n;
+}
+
+// finish_sweep as an event of the trace (ev says which), large objects
+// apart.
+void finish_sweep_traced(TraceEv ev) {
+  {
+    TraceScope trace(ev);
+    trace.only_if_work();
+    trace.a0 = finish_sweep_spans();
+  }
+  sweep_large_traced();
+}
+}  // namespace
+
+void finish_sweep() {
+  finish_sweep_spans();
   mheap().sweep_large();
 }
 
@@ -408,20 +447,31 @@ bool gc_cycle(bool forced) {
   }
   if (!forced && !pacer_should_collect()) return false;  // another thread just collected
   wait_after_program_unlock();
+  TraceScope trace_cycle(TraceEv::kCycle);
+  trace_cycle.a1 = forced ? 1 : 0;
   const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
   event(GcEvent::kStart);
-  finish_sweep();
+  finish_sweep_traced(TraceEv::kSweepFinish);
   mark_prepare(worker_count());
   GlobalsSnapshot globals;
   CycleResult res{};
   std::uint64_t t0 = 0;
   int release_retries = 0;
+  // Trace: the pause (from the stop request to the restart) of each
+  // attempt, the stopping and restarting of threads within it.
+  std::uint64_t trace_pause = 0;
+  std::uint64_t stops = 0;
   for (int attempt = 0;; attempt++) {
     snapshot_globals(&globals);
     lock_world_state();
     t0 = now_ns();
+    trace_pause = trace_on() ? trace_now() : 0;
     event(GcEvent::kPreStopWorld);
-    stop_the_world();
+    {
+      TraceScope trace(TraceEv::kStopThreads);
+      stop_the_world();
+    }
+    stops++;
     event(GcEvent::kPostStopWorld);
     const pid_t releaser = release_retries < kReleaseRetries ? thread_releasing_the_lock() : 0;
     if (releaser == 0 && globals_unchanged(globals)) break;
@@ -432,8 +482,12 @@ bool gc_cycle(bool forced) {
     std::uint64_t releaser_cpu = 0;
     if (releaser != 0) read_clock_ns(thread_cpu_clock(releaser), &releaser_cpu);
     event(GcEvent::kPreStartWorld);
-    start_the_world();
+    {
+      TraceScope trace(TraceEv::kStartThreads);
+      start_the_world();
+    }
     event(GcEvent::kPostStartWorld);
+    if (trace_pause != 0) trace_complete(TraceEv::kPause, trace_pause, stops);
     unlock_world_state();
     if (releaser != 0) {
       release_retries++;
@@ -449,14 +503,18 @@ bool gc_cycle(bool forced) {
   scrub_stack_below();
   with_registers_spilled(globals, &res);
   event(GcEvent::kPreStartWorld);
-  start_the_world();
+  {
+    TraceScope trace(TraceEv::kStartThreads);
+    start_the_world();
+  }
   event(GcEvent::kPostStartWorld);
   res.pause_ns = now_ns() - t0;
+  if (trace_pause != 0) trace_complete(TraceEv::kPause, trace_pause, stops);
   unlock_world_state();
   queue_doomed_finalizers();
   event(GcEvent::kReclaimStart);
   if (forced) {
-    finish_sweep();
+    finish_sweep_traced(TraceEv::kSweepForced);
   } else {
     wake_sweeper();
   }
@@ -472,6 +530,8 @@ bool gc_cycle(bool forced) {
     g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   }
   if (g_config.gctrace) print_trace(n, res);
+  if (trace_on()) trace_counter(TraceEv::kHeapCounter, res.live, pacer_goal());
+  trace_cycle.a0 = n;
   event(GcEvent::kEnd);
   return true;
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
 #include "os/mem.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -541,6 +543,9 @@ std::uint64_t thread_cpu_ns() {
 }
 
 void helper_loop(int id, std::uint64_t seen) {
+  char name[32];
+  std::snprintf(name, sizeof name, "mark worker %d", id + 1);
+  trace_name_thread(name);
   for (;;) {
     {
       std::unique_lock<std::mutex> g(shared_state().lock);
@@ -549,7 +554,11 @@ void helper_loop(int id, std::uint64_t seen) {
     }
     const std::uint64_t t0 = thread_cpu_ns();
     Worker w;
-    w.drain();
+    {
+      TraceScope trace(TraceEv::kMarkWorker);
+      w.drain();
+      trace.a0 = w.marked_bytes;
+    }
     g_helper_cpu_ns.fetch_add(thread_cpu_ns() - t0, std::memory_order_relaxed);
     shared_state().marked_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
     std::lock_guard<std::mutex> g(shared_state().lock);
@@ -797,7 +806,11 @@ std::uint64_t drain_with_helpers() {
   }
   w.marked_bytes = 0;
   w.forget_span();
-  w.drain();
+  {
+    TraceScope trace(TraceEv::kMarkWorker);
+    w.drain();
+    trace.a0 = w.marked_bytes;
+  }
   int used;
   {
     std::unique_lock<std::mutex> g(sh.lock);

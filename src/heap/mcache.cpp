@@ -7,6 +7,7 @@
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "os/fatal.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -186,8 +187,11 @@ void MCache::abandon() {
 
 void MCache::release_all() {
   // Spans held across a cycle are swept as they go back: first mark what
-  // the current chunks handed out since the world was stopped.
+  // the current chunks handed out since the world was stopped. The trace
+  // counts those spans, as one event.
   const std::uint32_t gen = sweep_gen();
+  TraceScope trace(TraceEv::kSweepCacheFlush);
+  trace.only_if_work();
   if (flush_gen != gen) blacken_current_chunks();
   settle();
   drop_tiny_block();
@@ -209,6 +213,7 @@ void MCache::release_all() {
     spans[spc] = nullptr;
     chunk_avail[spc] = 0;
     chunk_reserved[spc] = 0;
+    if (needs_sweep(s)) trace.a0++;
     mcentral(spc).uncache_span(s);
   }
   flush_gen = gen;

@@ -7,6 +7,7 @@
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "os/fatal.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -203,11 +204,15 @@ MSpan* MCentral::cache_span(MCache* c, int spc) {
       }
     }
     // Then spans the last cycle has not swept yet: sweeping one may well
-    // free slots, which is better than growing the heap.
+    // free slots, which is better than growing the heap. The spans swept
+    // here are one event of the trace.
+    TraceScope trace(TraceEv::kSweepAlloc);
+    trace.only_if_work();
     for (int budget = kSweepBudget; found == nullptr && budget > 0; budget--) {
       MSpan* s = partial_[1 - k].pop();
       if (s == nullptr) s = full_[1 - k].pop();
       if (s == nullptr) break;
+      trace.a0++;
       sweep_small_span(s);
       if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
       if (s->alloc_count < s->nelems) {
@@ -315,8 +320,11 @@ std::size_t MCentral::unswept_count() {
 }
 
 std::size_t reclaim_empty_spans() {
+  TraceScope trace(TraceEv::kSweepReclaim);
+  trace.only_if_work();
   std::size_t n = 0;
   for (int spc = 0; spc < kNumSpanClasses; spc++) n += g_central[spc].reclaim();
+  trace.a0 = n;
   return n;
 }
 

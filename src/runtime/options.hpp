@@ -25,6 +25,11 @@
 //   MALLOCGC_SUSPEND_SIGNAL  the signal that stops the world: a number or a
 //                        name (PWR, USR1, USR2, XCPU, XFSZ, VTALRM, PROF,
 //                        SYS, WINCH, URG, or RTMIN+n). Default SIGPWR.
+//   MALLOCGC_TRACE       a file path: record the collector's timeline from
+//                        the first allocation and write it there at exit,
+//                        as Chrome trace-event JSON (os/trace.hpp). The
+//                        file must be writable: checked when recording
+//                        starts. Default: no recording.
 //   MALLOCGC_DEBUG       comma-separated key=value settings (Go's GODEBUG):
 //                        gctrace=1 prints a line per cycle to stderr;
 //                        gccheckmark=1 re-marks serially after every mark
@@ -51,6 +56,8 @@ struct Options {
   int suspend_signal = 0;                 // 0: the default (SIGPWR)
   bool gctrace = false;
   bool gccheckmark = false;
+  // MALLOCGC_TRACE's value (in the environment), or nullptr.
+  const char* trace_path = nullptr;
 };
 
 // Parse the environment and apply it, once; later calls return at once.
@@ -70,6 +77,9 @@ std::optional<int> parse_gogc(std::string_view s);
 std::optional<std::int64_t> parse_bytes(std::string_view s);  // "off": INT64_MAX
 std::optional<int> parse_mark_threads(std::string_view s);
 std::optional<int> parse_signal(std::string_view s);
+// A file path for MALLOCGC_TRACE: not empty, not a directory name (ending
+// in '/').
+bool valid_trace_path(std::string_view s);
 // MALLOCGC_DEBUG into o; false (with *bad set to the offending item) when
 // an item is malformed or unknown.
 bool parse_debug(std::string_view s, Options* o, std::string_view* bad);
