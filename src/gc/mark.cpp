@@ -16,6 +16,7 @@
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
 #include "os/mem.hpp"
+#include "os/sanitizer.hpp"
 #include "os/trace.hpp"
 
 namespace mgc::internal {
@@ -494,6 +495,10 @@ void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
   const std::uintptr_t env = d >> 8;
   MarkProc proc = index < g_mark_proc_count.load(std::memory_order_acquire) ? g_mark_procs[index] : nullptr;
   if (proc == nullptr) fatal("mark: descriptor %#lx names no mark procedure", static_cast<unsigned long>(d));
+  // A poisoned object is a slot a cache reserved and has not handed out
+  // (sanitizer builds): cleared, nothing to mark, and the program's
+  // procedure, instrumented, must not read it.
+  if (asan_poisoned(reinterpret_cast<const void*>(p))) return;
   for (;;) {
     MarkStackEntry* top = proc_stack_;
     MarkStackEntry* limit = proc_stack_ + proc_stack_size_;

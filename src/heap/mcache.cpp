@@ -7,6 +7,7 @@
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "os/fatal.hpp"
+#include "os/sanitizer.hpp"
 #include "os/trace.hpp"
 
 namespace mgc::internal {
@@ -62,8 +63,8 @@ bool MCache::next_chunk(int spc, MSpan* s) {
     // and a thread stopped by the collector has made its stores visible.
     if (s->need_zero && scan_mode(s->kind) == ScanMode::kCustom) {
       for (std::uint64_t a = avail; a != 0; a &= a - 1)
-        __builtin_memset(
-            reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(a)))), 0,
+        zero_free_memory(
+            reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(a)))),
             s->elem_size);
       std::atomic_signal_fence(std::memory_order_seq_cst);
     }
@@ -123,6 +124,7 @@ void MCache::drop_tiny_block() {
   // started over (alloc_mask 0) or have had all its objects freed. Else
   // its last free, by us or by another thread's pending free, releases it.
   if (tiny_block_reclaimable(s, b) || s->tiny->alloc_mask[b] == 0) {
+    asan_poison(reinterpret_cast<void*>(s->slot_address(b)), kTinySize);
     release_slot(s, b);
     bump(counters.tiny_block_frees);
   }
@@ -251,6 +253,7 @@ void MCache::owner_free(MSpan* s, std::size_t i) {
       (front.alloc[spc].chunk_word == w && (front.alloc[spc].alloc_cache & bit)))
     fatal("free(%p): object is not allocated (freed twice?)", p);
   if (s->pending_free[w].load(std::memory_order_relaxed) & bit) fatal("free(%p): object freed twice", p);
+  asan_poison(p, s->elem_size);
   release_slot(s, i);
   bump(counters.nfree[spc / kNumKinds]);
 }
@@ -283,6 +286,7 @@ void MCache::owner_free_tiny(MSpan* s, std::size_t b, unsigned off) {
     front.tiny_offset = 0;
     return;
   }
+  asan_poison(reinterpret_cast<void*>(block), kTinySize);
   release_slot(s, b);
   bump(counters.tiny_block_frees);
 }
