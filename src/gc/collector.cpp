@@ -28,6 +28,7 @@
 #include "heap/type_info.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/sanitizer.hpp"
 #include "os/trace.hpp"
 
 namespace mgc::internal {
@@ -374,7 +375,9 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   __builtin_unwind_init();
   std::uintptr_t sp;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
+  collector_reads_begin();
   stopped_cycle(globals, sp, res);
+  collector_reads_end();
   asm volatile("" ::: "memory");
 }
 

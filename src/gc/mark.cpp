@@ -498,7 +498,7 @@ void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
   // A poisoned object is a slot a cache reserved and has not handed out
   // (sanitizer builds): cleared, nothing to mark, and the program's
   // procedure, instrumented, must not read it.
-  if (asan_poisoned(reinterpret_cast<const void*>(p))) return;
+  if (poisoned(reinterpret_cast<const void*>(p))) return;
   for (;;) {
     MarkStackEntry* top = proc_stack_;
     MarkStackEntry* limit = proc_stack_ + proc_stack_size_;
@@ -561,7 +561,9 @@ void helper_loop(int id, std::uint64_t seen) {
     Worker w;
     {
       TraceScope trace(TraceEv::kMarkWorker);
+      collector_reads_begin();
       w.drain();
+      collector_reads_end();
       trace.a0 = w.marked_bytes;
     }
     g_helper_cpu_ns.fetch_add(thread_cpu_ns() - t0, std::memory_order_relaxed);

@@ -124,7 +124,7 @@ void MCache::drop_tiny_block() {
   // started over (alloc_mask 0) or have had all its objects freed. Else
   // its last free, by us or by another thread's pending free, releases it.
   if (tiny_block_reclaimable(s, b) || s->tiny->alloc_mask[b] == 0) {
-    asan_poison(reinterpret_cast<void*>(s->slot_address(b)), kTinySize);
+    object_freed(reinterpret_cast<void*>(s->slot_address(b)), kTinySize);
     release_slot(s, b);
     bump(counters.tiny_block_frees);
   }
@@ -253,7 +253,7 @@ void MCache::owner_free(MSpan* s, std::size_t i) {
       (front.alloc[spc].chunk_word == w && (front.alloc[spc].alloc_cache & bit)))
     fatal("free(%p): object is not allocated (freed twice?)", p);
   if (s->pending_free[w].load(std::memory_order_relaxed) & bit) fatal("free(%p): object freed twice", p);
-  asan_poison(p, s->elem_size);
+  object_freed(p, s->elem_size);
   release_slot(s, i);
   bump(counters.nfree[spc / kNumKinds]);
 }
@@ -286,7 +286,7 @@ void MCache::owner_free_tiny(MSpan* s, std::size_t b, unsigned off) {
     front.tiny_offset = 0;
     return;
   }
-  asan_poison(reinterpret_cast<void*>(block), kTinySize);
+  object_freed(reinterpret_cast<void*>(block), kTinySize);
   release_slot(s, b);
   bump(counters.tiny_block_frees);
 }

@@ -129,10 +129,10 @@ std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std
       }
       const std::uint64_t release = complete_tiny_blocks(s, w, x);
       // Blocks whose objects are all freed: free memory from now on.
-      if constexpr (MALLOCGC_ASAN) {
+      if constexpr (MALLOCGC_ASAN || MALLOCGC_VALGRIND) {
         for (std::uint64_t r = release; r != 0; r &= r - 1)
-          asan_poison(reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(r)))),
-                      kTinySize);
+          object_freed(reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(r)))),
+                       kTinySize);
       }
       if (keep != 0) {
         s->pending_free[w].fetch_or(keep, std::memory_order_seq_cst);

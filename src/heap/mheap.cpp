@@ -62,7 +62,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->tiny = tiny;
   // Every slot is free: the program owns none of it until the fast path
   // hands a slot out (fresh pages from the OS start unpoisoned).
-  asan_poison(reinterpret_cast<void*>(base), npages * kPageSize);
+  no_objects(reinterpret_cast<void*>(base), npages * kPageSize);
   s->state.store(SpanState::kSmall, std::memory_order_relaxed);
   s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);  // nothing to sweep
   publish(s);
@@ -94,7 +94,7 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->kind = kind;
   // The object is the program's, its pages' tail included (Boehm's
   // GC_size and in-place GC_realloc use whole pages).
-  asan_unpoison(reinterpret_cast<void*>(base), npages * kPageSize);
+  large_allocated(reinterpret_cast<void*>(base), npages * kPageSize);
   if (*need_zero && scan_mode(kind) == ScanMode::kCustom) {
     // Published with its allocation bit set, so a collection may call the
     // kind's mark procedure on it before the caller could clear it (see
@@ -138,7 +138,11 @@ void MHeap::free_span(MSpan* s) {
     if (s->list == &large_) large_.remove(s);
     // A freed large object, or a small span whose slots are all free:
     // nothing here is the program's any more.
-    asan_poison(reinterpret_cast<void*>(s->base), s->npages * kPageSize);
+    if (s->is_large()) {
+      object_freed(reinterpret_cast<void*>(s->base), s->npages * kPageSize);
+    } else {
+      no_objects(reinterpret_cast<void*>(s->base), s->npages * kPageSize);
+    }
     arenas_.set_spans(s->base, s->npages, nullptr);
     pages_.free(s->base, s->npages);
     inuse_pages_ -= s->npages;

@@ -84,11 +84,11 @@ std::size_t sweep_small_span(MSpan* s) {
         zero_free_memory(reinterpret_cast<void*>(s->slot_address(i)), s->elem_size);
       }
     }
-    if constexpr (MALLOCGC_ASAN) {
+    if constexpr (MALLOCGC_ASAN || MALLOCGC_VALGRIND) {
       // Reclaimed: a use of the object from now on is a report.
       for (std::uint64_t d = dead; d != 0; d &= d - 1)
-        asan_poison(reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(d)))),
-                    s->elem_size);
+        object_freed(reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(d)))),
+                     s->elem_size);
     }
     s->alloc_bits[w].store(alloc & marks, std::memory_order_relaxed);
     const auto n = static_cast<std::uint32_t>(popcount64(dead));

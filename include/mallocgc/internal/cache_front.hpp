@@ -37,6 +37,15 @@
 #define MALLOCGC_ASAN 0
 #endif
 
+// MALLOCGC_VALGRIND (the CMake option, a public definition: the library
+// and the users of its headers must agree): the heap tells memcheck which
+// blocks are allocated and which freed (src/os/sanitizer.hpp); the fast
+// path registers each object it hands out, with an inline client request
+// (a few instructions, no call) that does nothing outside valgrind.
+#ifndef MALLOCGC_VALGRIND
+#define MALLOCGC_VALGRIND 0
+#endif
+
 namespace mgc::internal {
 
 // Set by the MALLOCGC_DEBUG_MALLOC CMake option (Go: debugMalloc). The

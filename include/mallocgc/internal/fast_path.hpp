@@ -21,6 +21,9 @@
 #if MALLOCGC_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
+#if MALLOCGC_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
 
 namespace mgc {
 class Type;
@@ -92,6 +95,10 @@ void* alloc_aligned(std::size_t size, std::size_t align, Kind kind);
   // program's now. Sanitizer builds only: the release fast path is as it
   // was, call-free.
   __asan_unpoison_memory_region(*p, elem_size);
+#endif
+#if MALLOCGC_VALGRIND
+  // The valgrind build's: the slot is a malloc-like block for memcheck.
+  VALGRIND_MALLOCLIKE_BLOCK(*p, elem_size, 0, 1);
 #endif
   return true;
 }
