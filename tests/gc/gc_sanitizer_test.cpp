@@ -104,6 +104,7 @@ std::uintptr_t reclaimed_object(std::size_t size) {
   const std::uintptr_t h = make_garbage_object(size, &weak);
   for (int i = 0; i < 3 && alive(weak); i++) gctest::collect_clean();
   EXPECT_FALSE(alive(weak)) << "the object was not reclaimed";
+  delete weak;
   return h;
 }
 
