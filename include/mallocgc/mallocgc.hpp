@@ -168,6 +168,23 @@ std::size_t release_memory();
 //   // $ go tool pprof -top ./program heap.pb.gz
 std::int64_t set_memprofile_rate(std::int64_t bytes);
 bool write_heap_profile(const char* path);
+// The collector's timeline, as Chrome trace-event JSON that Perfetto
+// (ui.perfetto.dev) and chrome://tracing open: every cycle, its stops of
+// the world, each mark worker's drain (one row per thread), sweeping in
+// batches (background sweeper, allocating threads, cache flushes), the
+// scavenger. MALLOCGC_TRACE=path records from the first allocation and
+// writes path at exit; start_trace() records from now. Recording keeps the
+// newest 131,072 events (6 MiB) and costs nothing while off. write_trace
+// writes what is recorded so far (recording goes on); false with errno set
+// when the file cannot be written. Safe from any thread, not from a
+// finalizer or signal handler of the collector.
+//
+//   mgc::start_trace();
+//   run_workload();
+//   mgc::write_trace("gc.json");   // open in ui.perfetto.dev
+bool start_trace();
+void stop_trace();
+bool write_trace(const char* path);
 
 // GOGC: start a cycle when the heap has grown by percent% over what the last
 // mark found live (at least a 4 MiB goal). A negative value turns automatic

@@ -62,6 +62,9 @@ void mgc_stats(mgc_stats_t* out) {
 
 void mgc_collect(void) { mgc::collect(); }
 size_t mgc_release_memory(void) { return mgc::release_memory(); }
+int mgc_start_trace(void) { return mgc::start_trace() ? 1 : 0; }
+void mgc_stop_trace(void) { mgc::stop_trace(); }
+int mgc_write_trace(const char* path) { return path != nullptr && mgc::write_trace(path) ? 1 : 0; }
 int mgc_set_gc_percent(int percent) { return mgc::set_gc_percent(percent); }
 int64_t mgc_set_memprofile_rate(int64_t bytes) { return mgc::set_memprofile_rate(bytes); }
 int mgc_write_heap_profile(const char* path) { return mgc::write_heap_profile(path) ? 0 : -1; }

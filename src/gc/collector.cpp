@@ -30,6 +30,8 @@
 #include "heap/type_info.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/sanitizer.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -205,16 +207,28 @@ std::atomic<bool> g_sweeper_started{false};
 
 // Sweep a little at a time so that allocating threads, which sweep what
 // they need themselves, rarely wait for a central lock.
+// One step is one event of the trace (a batch, not a span).
 bool sweep_step() {
+  TraceScope trace(TraceEv::kSweepBackground);
+  trace.only_if_work();
   std::size_t n = 0;
   // Most span classes hold no span (kinds x size classes): the hint keeps
   // the sweeper from taking each one's lock at every step.
   for (int spc = 0; spc < kNumSpanClasses; spc++)
     if (mcentral(spc).may_have_unswept()) n += mcentral(spc).sweep_some(2);
+  trace.a0 = n;
   return n != 0;
 }
 
+std::size_t sweep_large_traced() {
+  TraceScope trace(TraceEv::kSweepLarge);
+  trace.only_if_work();
+  trace.a0 = mheap().sweep_large();
+  return trace.a0;
+}
+
 void sweeper_thread() {
+  trace_name_thread("background sweeper");
   std::uint64_t seen = 0;
   for (;;) {
     {
@@ -223,7 +237,7 @@ void sweeper_thread() {
       seen = g_sweeper_requests;
     }
     const std::uint64_t t0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-    mheap().sweep_large();
+    sweep_large_traced();
     while (sweep_step()) sched_yield();
     g_sweeper_cpu_ns.fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - t0, std::memory_order_relaxed);
     // The spans this round emptied are free pages now, which the
@@ -352,9 +366,13 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     for (std::size_t w = 0; w < kBitmapWords; w++) s->gc_bits[w].store(0, std::memory_order_relaxed);
   });
   const std::uint64_t t_mark = now_ns();
+  TraceScope trace_mark(TraceEv::kMark);
   event(GcEvent::kMarkStart);
   g_marking.store(true, std::memory_order_relaxed);
-  queue_roots(globals, self_sp);
+  {
+    TraceScope trace(TraceEv::kMarkRoots);
+    queue_roots(globals, self_sp);
+  }
   std::uint64_t live = mark_drain();
   res->workers = mark_workers_used();
   if (debug_unmark_after_mark != 0) {
@@ -366,6 +384,7 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     }
   }
   if (g_config.checkmark) {
+    TraceScope trace(TraceEv::kCheckmark);
     checkmark_begin(nspans);
     mheap().for_each_span_locked([](MSpan* s) { checkmark_attach(s); });
     queue_roots(globals, self_sp);
@@ -378,6 +397,8 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   event(GcEvent::kMarkEnd);
   res->mark_ns = now_ns() - t_mark;
   res->live = live;
+  trace_mark.a0 = live;
+  trace_mark.a1 = static_cast<std::uint64_t>(res->workers);
   advance_sweep_gen();
   mheap().reset_live(live);
   pacer_end_cycle(live);
@@ -390,7 +411,9 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   __builtin_unwind_init();
   std::uintptr_t sp;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
+  collector_reads_begin();
   stopped_cycle(globals, sp, res);
+  collector_reads_end();
   asm volatile("" ::: "memory");
 }
 
@@ -406,7 +429,7 @@ void print_trace(std::uint64_t n, const CycleResult& r) {
 
 // allocfreetrace's line for a cycle (Go: tracegc), with write(2): no stdio
 // lock, which a stopped thread may hold.
-void trace_cycle(const char* what) {
+void allocfreetrace_cycle(const char* what) {
   std::uint64_t n;
   {
     std::lock_guard<std::mutex> g(g_stats_lock);
@@ -428,9 +451,28 @@ void set_gc_config(const GcConfig& c) { g_config = c; }
 void set_profile_hooks(const ProfileHooks& h) { g_profile_hooks = h; }
 const GcConfig& gc_config() { return g_config; }
 
-void finish_sweep() {
+namespace {
+std::size_t finish_sweep_spans() {
+  std::size_t n = 0;
   for (int spc = 0; spc < kNumSpanClasses; spc++)
-    if (mcentral(spc).may_have_unswept()) mcentral(spc).sweep_some(~std::size_t{0});
+    if (mcentral(spc).may_have_unswept()) n += mcentral(spc).sweep_some(~std::size_t{0});
+  return n;
+}
+
+// finish_sweep as an event of the trace (ev says which), large objects
+// apart.
+void finish_sweep_traced(TraceEv ev) {
+  {
+    TraceScope trace(ev);
+    trace.only_if_work();
+    trace.a0 = finish_sweep_spans();
+  }
+  sweep_large_traced();
+}
+}  // namespace
+
+void finish_sweep() {
+  finish_sweep_spans();
   mheap().sweep_large();
 }
 
@@ -468,21 +510,32 @@ bool gc_cycle(bool forced) {
   }
   if (!forced && !pacer_should_collect()) return false;  // another thread just collected
   wait_after_program_unlock();
+  TraceScope trace_cycle(TraceEv::kCycle);
+  trace_cycle.a1 = forced ? 1 : 0;
   const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-  if (g_config.allocfreetrace) trace_cycle("start");
+  if (g_config.allocfreetrace) allocfreetrace_cycle("start");
   event(GcEvent::kStart);
-  finish_sweep();
+  finish_sweep_traced(TraceEv::kSweepFinish);
   mark_prepare(worker_count());
   GlobalsSnapshot globals;
   CycleResult res{};
   std::uint64_t t0 = 0;
   int release_retries = 0;
+  // Trace: the pause (from the stop request to the restart) of each
+  // attempt, the stopping and restarting of threads within it.
+  std::uint64_t trace_pause = 0;
+  std::uint64_t stops = 0;
   for (int attempt = 0;; attempt++) {
     snapshot_globals(&globals);
     lock_world_state();
     t0 = now_ns();
+    trace_pause = trace_on() ? trace_now() : 0;
     event(GcEvent::kPreStopWorld);
-    stop_the_world();
+    {
+      TraceScope trace(TraceEv::kStopThreads);
+      stop_the_world();
+    }
+    stops++;
     event(GcEvent::kPostStopWorld);
     const pid_t releaser = release_retries < kReleaseRetries ? thread_releasing_the_lock() : 0;
     if (releaser == 0 && globals_unchanged(globals)) break;
@@ -493,8 +546,12 @@ bool gc_cycle(bool forced) {
     std::uint64_t releaser_cpu = 0;
     if (releaser != 0) read_clock_ns(thread_cpu_clock(releaser), &releaser_cpu);
     event(GcEvent::kPreStartWorld);
-    start_the_world();
+    {
+      TraceScope trace(TraceEv::kStartThreads);
+      start_the_world();
+    }
     event(GcEvent::kPostStartWorld);
+    if (trace_pause != 0) trace_complete(TraceEv::kPause, trace_pause, stops);
     unlock_world_state();
     if (releaser != 0) {
       release_retries++;
@@ -510,14 +567,18 @@ bool gc_cycle(bool forced) {
   scrub_stack_below();
   with_registers_spilled(globals, &res);
   event(GcEvent::kPreStartWorld);
-  start_the_world();
+  {
+    TraceScope trace(TraceEv::kStartThreads);
+    start_the_world();
+  }
   event(GcEvent::kPostStartWorld);
   res.pause_ns = now_ns() - t0;
+  if (trace_pause != 0) trace_complete(TraceEv::kPause, trace_pause, stops);
   unlock_world_state();
   queue_doomed_finalizers();
   event(GcEvent::kReclaimStart);
   if (forced) {
-    finish_sweep();
+    finish_sweep_traced(TraceEv::kSweepForced);
   } else {
     wake_sweeper();
   }
@@ -533,7 +594,9 @@ bool gc_cycle(bool forced) {
     g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   }
   if (g_config.gctrace) print_trace(n, res);
-  if (g_config.allocfreetrace) trace_cycle("end");
+  if (g_config.allocfreetrace) allocfreetrace_cycle("end");
+  if (trace_on()) trace_counter(TraceEv::kHeapCounter, res.live, pacer_goal());
+  trace_cycle.a0 = n;
   event(GcEvent::kEnd);
   return true;
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -15,6 +16,8 @@
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
 #include "os/mem.hpp"
+#include "os/sanitizer.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -492,6 +495,10 @@ void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
   const std::uintptr_t env = d >> 8;
   MarkProc proc = index < g_mark_proc_count.load(std::memory_order_acquire) ? g_mark_procs[index] : nullptr;
   if (proc == nullptr) fatal("mark: descriptor %#lx names no mark procedure", static_cast<unsigned long>(d));
+  // A poisoned object is a slot a cache reserved and has not handed out
+  // (sanitizer builds): cleared, nothing to mark, and the program's
+  // procedure, instrumented, must not read it.
+  if (poisoned(reinterpret_cast<const void*>(p))) return;
   for (;;) {
     MarkStackEntry* top = proc_stack_;
     MarkStackEntry* limit = proc_stack_ + proc_stack_size_;
@@ -541,6 +548,9 @@ std::uint64_t thread_cpu_ns() {
 }
 
 void helper_loop(int id, std::uint64_t seen) {
+  char name[32];
+  std::snprintf(name, sizeof name, "mark worker %d", id + 1);
+  trace_name_thread(name);
   for (;;) {
     {
       std::unique_lock<std::mutex> g(shared_state().lock);
@@ -549,7 +559,13 @@ void helper_loop(int id, std::uint64_t seen) {
     }
     const std::uint64_t t0 = thread_cpu_ns();
     Worker w;
-    w.drain();
+    {
+      TraceScope trace(TraceEv::kMarkWorker);
+      collector_reads_begin();
+      w.drain();
+      collector_reads_end();
+      trace.a0 = w.marked_bytes;
+    }
     g_helper_cpu_ns.fetch_add(thread_cpu_ns() - t0, std::memory_order_relaxed);
     shared_state().marked_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
     std::lock_guard<std::mutex> g(shared_state().lock);
@@ -797,7 +813,11 @@ std::uint64_t drain_with_helpers() {
   }
   w.marked_bytes = 0;
   w.forget_span();
-  w.drain();
+  {
+    TraceScope trace(TraceEv::kMarkWorker);
+    w.drain();
+    trace.a0 = w.marked_bytes;
+  }
   int used;
   {
     std::unique_lock<std::mutex> g(sh.lock);

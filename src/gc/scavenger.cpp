@@ -14,6 +14,7 @@
 #include "heap/meta_alloc.hpp"
 #include "heap/mheap.hpp"
 #include "os/immortal.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -52,6 +53,7 @@ std::uint64_t excess(bool* by_limit) {
 }
 
 void scavenger_thread() {
+  trace_name_thread("scavenger");
   std::uint64_t seen = 0;
   for (;;) {
     {
@@ -64,8 +66,13 @@ void scavenger_thread() {
       if (excess(&by_limit) == 0) break;
       const std::uint64_t t0 = now_ns();
       // One huge page per batch at most: the heap lock is dropped between
-      // batches and around each madvise.
-      const std::size_t got = mheap().scavenge_one();
+      // batches and around each madvise. A batch is an event of the trace.
+      std::size_t got;
+      {
+        TraceScope trace(TraceEv::kScavenge);
+        trace.only_if_work();
+        got = trace.a0 = mheap().scavenge_one();
+      }
       if (got == 0) break;  // every free page is released
       g_scavenged.fetch_add(got, std::memory_order_relaxed);
       if (by_limit) continue;
@@ -115,9 +122,11 @@ void wake_scavenger() {
 }
 
 std::size_t scavenge_all() {
+  TraceScope trace(TraceEv::kScavengeAll);
   std::size_t total = 0;
   while (const std::size_t got = mheap().scavenge_one()) total += got;
   g_scavenged.fetch_add(total, std::memory_order_relaxed);
+  trace.a0 = total;
   return total;
 }
 

@@ -7,6 +7,8 @@
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "os/fatal.hpp"
+#include "os/sanitizer.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -75,8 +77,8 @@ bool MCache::next_chunk(int spc, MSpan* s, std::uint32_t max_slots) {
     // and a thread stopped by the collector has made its stores visible.
     if (s->need_zero && scan_mode(s->kind) == ScanMode::kCustom) {
       for (std::uint64_t a = avail; a != 0; a &= a - 1)
-        __builtin_memset(
-            reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(a)))), 0,
+        zero_free_memory(
+            reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(a)))),
             s->elem_size);
       std::atomic_signal_fence(std::memory_order_seq_cst);
     }
@@ -137,6 +139,7 @@ void MCache::drop_tiny_block() {
   // started over (alloc_mask 0) or have had all its objects freed. Else
   // its last free, by us or by another thread's pending free, releases it.
   if (tiny_block_reclaimable(s, b) || s->tiny->alloc_mask[b] == 0) {
+    object_freed(reinterpret_cast<void*>(s->slot_address(b)), kTinySize);
     release_slot(s, b);
     bump(counters.tiny_block_frees);
   }
@@ -210,8 +213,11 @@ void MCache::abandon() {
 
 void MCache::release_all() {
   // Spans held across a cycle are swept as they go back: first mark what
-  // the current chunks handed out since the world was stopped.
+  // the current chunks handed out since the world was stopped. The trace
+  // counts those spans, as one event.
   const std::uint32_t gen = sweep_gen();
+  TraceScope trace(TraceEv::kSweepCacheFlush);
+  trace.only_if_work();
   if (flush_gen != gen) blacken_current_chunks();
   settle();
   drop_tiny_block();
@@ -234,6 +240,7 @@ void MCache::release_all() {
     spans[spc] = nullptr;
     chunk_avail[spc] = 0;
     chunk_reserved[spc] = 0;
+    if (needs_sweep(s)) trace.a0++;
     mcentral(spc).uncache_span(s);
   }
   flush_gen = gen;
@@ -271,6 +278,7 @@ void MCache::owner_free(MSpan* s, std::size_t i) {
       (front.alloc[spc].chunk_word == w && (front.alloc[spc].alloc_cache & bit)))
     fatal("free(%p): object is not allocated (freed twice?)", p);
   if (s->pending_free[w].load(std::memory_order_relaxed) & bit) fatal("free(%p): object freed twice", p);
+  object_freed(p, s->elem_size);
   release_slot(s, i);
   bump(counters.nfree[spc / kNumKinds]);
 }
@@ -303,6 +311,7 @@ void MCache::owner_free_tiny(MSpan* s, std::size_t b, unsigned off) {
     front.tiny_offset = 0;
     return;
   }
+  object_freed(reinterpret_cast<void*>(block), kTinySize);
   release_slot(s, b);
   bump(counters.tiny_block_frees);
 }

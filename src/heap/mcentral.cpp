@@ -7,6 +7,8 @@
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "os/fatal.hpp"
+#include "os/sanitizer.hpp"
+#include "os/trace.hpp"
 
 namespace mgc::internal {
 
@@ -126,6 +128,12 @@ std::size_t merge_pending(MSpan* s, long current_tiny, std::uint64_t cached, std
         if (keep != 0) check_tiny_block(s, static_cast<std::size_t>(current_tiny));
       }
       const std::uint64_t release = complete_tiny_blocks(s, w, x);
+      // Blocks whose objects are all freed: free memory from now on.
+      if constexpr (MALLOCGC_ASAN || MALLOCGC_VALGRIND) {
+        for (std::uint64_t r = release; r != 0; r &= r - 1)
+          object_freed(reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(r)))),
+                       kTinySize);
+      }
       if (keep != 0) {
         s->pending_free[w].fetch_or(keep, std::memory_order_seq_cst);
         s->pending.store(1, std::memory_order_seq_cst);
@@ -203,11 +211,15 @@ MSpan* MCentral::cache_span(MCache* c, int spc) {
       }
     }
     // Then spans the last cycle has not swept yet: sweeping one may well
-    // free slots, which is better than growing the heap.
+    // free slots, which is better than growing the heap. The spans swept
+    // here are one event of the trace.
+    TraceScope trace(TraceEv::kSweepAlloc);
+    trace.only_if_work();
     for (int budget = kSweepBudget; found == nullptr && budget > 0; budget--) {
       MSpan* s = partial_[1 - k].pop();
       if (s == nullptr) s = full_[1 - k].pop();
       if (s == nullptr) break;
+      trace.a0++;
       sweep_small_span(s);
       if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
       if (s->alloc_count < s->nelems) {
@@ -315,8 +327,11 @@ std::size_t MCentral::unswept_count() {
 }
 
 std::size_t reclaim_empty_spans() {
+  TraceScope trace(TraceEv::kSweepReclaim);
+  trace.only_if_work();
   std::size_t n = 0;
   for (int spc = 0; spc < kNumSpanClasses; spc++) n += g_central[spc].reclaim();
+  trace.a0 = n;
   return n;
 }
 

@@ -6,6 +6,7 @@
 #include "heap/meta_alloc.hpp"
 #include "heap/sweep.hpp"
 #include "os/fatal.hpp"
+#include "os/sanitizer.hpp"
 
 namespace mgc::internal {
 
@@ -59,6 +60,9 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->need_zero = need_zero;
   s->type_records = records;
   s->tiny = tiny;
+  // Every slot is free: the program owns none of it until the fast path
+  // hands a slot out (fresh pages from the OS start unpoisoned).
+  no_objects(reinterpret_cast<void*>(base), npages * kPageSize);
   s->state.store(SpanState::kSmall, std::memory_order_relaxed);
   s->sweep_gen.store(sweep_gen(), std::memory_order_relaxed);  // nothing to sweep
   publish(s);
@@ -88,6 +92,9 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->div_magic = 0;  // every offset is slot 0
   s->span_class = 0;
   s->kind = kind;
+  // The object is the program's, its pages' tail included (Boehm's
+  // GC_size and in-place GC_realloc use whole pages).
+  large_allocated(reinterpret_cast<void*>(base), npages * kPageSize);
   if (*need_zero && scan_mode(kind) == ScanMode::kCustom) {
     // Published with its allocation bit set, so a collection may call the
     // kind's mark procedure on it before the caller could clear it (see
@@ -129,6 +136,13 @@ void MHeap::free_span(MSpan* s) {
     if (s->state.load(std::memory_order_relaxed) == SpanState::kFree)
       fatal("span %#lx freed twice", static_cast<unsigned long>(s->base));
     if (s->list == &large_) large_.remove(s);
+    // A freed large object, or a small span whose slots are all free:
+    // nothing here is the program's any more.
+    if (s->is_large()) {
+      object_freed(reinterpret_cast<void*>(s->base), s->npages * kPageSize);
+    } else {
+      no_objects(reinterpret_cast<void*>(s->base), s->npages * kPageSize);
+    }
     arenas_.set_spans(s->base, s->npages, nullptr);
     pages_.free(s->base, s->npages);
     inuse_pages_ -= s->npages;

@@ -4,6 +4,7 @@
 
 #include "heap/kinds.hpp"
 #include "heap/mcentral.hpp"
+#include "os/sanitizer.hpp"
 
 namespace mgc::internal {
 
@@ -80,8 +81,14 @@ std::size_t sweep_small_span(MSpan* s) {
       // meet one through a stale reference).
       for (std::uint64_t d = dead; d != 0; d &= d - 1) {
         const std::size_t i = w * 64 + static_cast<std::size_t>(std::countr_zero(d));
-        __builtin_memset(reinterpret_cast<void*>(s->slot_address(i)), 0, s->elem_size);
+        zero_free_memory(reinterpret_cast<void*>(s->slot_address(i)), s->elem_size);
       }
+    }
+    if constexpr (MALLOCGC_ASAN || MALLOCGC_VALGRIND) {
+      // Reclaimed: a use of the object from now on is a report.
+      for (std::uint64_t d = dead; d != 0; d &= d - 1)
+        object_freed(reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(d)))),
+                     s->elem_size);
     }
     s->alloc_bits[w].store(alloc & marks, std::memory_order_relaxed);
     const auto n = static_cast<std::uint32_t>(popcount64(dead));

@@ -13,6 +13,7 @@
 #include "heap/mcentral.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
+#include "os/trace.hpp"
 #include "runtime/options.hpp"
 #include "runtime/thread_cache.hpp"
 
@@ -107,6 +108,10 @@ std::size_t release_memory() {
   internal::reclaim_empty_spans();
   return internal::scavenge_all();
 }
+
+bool start_trace() { return internal::trace_start(); }
+void stop_trace() { internal::trace_stop(); }
+bool write_trace(const char* path) { return internal::write_trace_file(path); }
 
 int set_gc_percent(int percent) {
   internal::ensure_options();

@@ -24,6 +24,7 @@
 #include "heap/mheap.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
+#include "os/sanitizer.hpp"
 #include "prof/allocfreetrace.hpp"
 #include "prof/sample.hpp"
 #include "runtime/debug_malloc.hpp"
@@ -147,6 +148,9 @@ void free_tiny(MSpan* s, std::size_t b, unsigned off, internal::MCache* c) {
     fatal("free(%p): not the start of a live object (inside the object at %p)", p, reinterpret_cast<void*>(slot));
   if (owner) return c->owner_free(s, i);  // reports what the fast case did not accept
   if (!s->is_allocated(i)) fatal("free(%p): object is not allocated (freed twice?)", p);
+  // Before the pending bit can be seen: once merged, the owner may hand
+  // the slot out (and unpoison it) at once.
+  internal::object_freed(p, s->elem_size);
   InFlight in_flight(s);
   const int size_class = s->span_class / internal::kNumKinds;
   count_free([size_class](internal::AllocCounters & k) -> auto& { return k.nfree[size_class]; });
@@ -185,6 +189,7 @@ void free(void* p) {
       if (__builtin_expect(i * s->elem_size == off, 1) && __builtin_expect((bits & bit) != 0, 1) &&
           __builtin_expect(!(s->pending_free[w].load(std::memory_order_relaxed) & bit), 1) &&
           __builtin_expect(as.chunk_word != w || !(as.alloc_cache & bit), 1)) {
+        internal::object_freed(p, s->elem_size);
         s->clear_alloc_bit(w, bits, bit);
         internal::bump(c->counters.nfree[spc / internal::kNumKinds]);
         internal::debug_free_exit();

@@ -1,10 +1,14 @@
 #include "runtime/options.hpp"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -14,6 +18,7 @@
 #include "gc/threads.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
+#include "os/trace.hpp"
 #include "prof/sample.hpp"
 #include "runtime/collect.hpp"
 #include "runtime/heap_profile.hpp"
@@ -86,6 +91,12 @@ const Variable kVariables[] = {
        o->heap_profile = v.data();
        return !v.empty();
      }},
+    {"MALLOCGC_TRACE", "a path of a file to write the collector's trace to",
+     [](std::string_view v, Options* o) {
+       if (!valid_trace_path(v)) return false;
+       o->trace_path = v.data();  // the environment's own string
+       return true;
+     }},
     {"MALLOCGC_SUSPEND_SIGNAL",
      "a signal number or name (PWR, USR1, USR2, XCPU, XFSZ, VTALRM, PROF, SYS, WINCH, URG, RTMIN+n)",
      [](std::string_view v, Options* o) {
@@ -108,6 +119,15 @@ void read_environment(Options* o) {
       fatal("MALLOCGC_DEBUG=\"%s\": cannot use \"%.*s\" (known: gctrace=0|1, gccheckmark=0|1, allocfreetrace=0|1)", v,
             static_cast<int>(bad.size()), bad.data());
   }
+}
+
+// MALLOCGC_TRACE: a file that cannot be written is said at once, not after
+// the program ran (its exit would only warn).
+void start_trace_file(const char* path) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fatal("MALLOCGC_TRACE=\"%s\": cannot open the file for writing: %s", path, std::strerror(errno));
+  close(fd);
+  if (!trace_to_file_at_exit(path)) fatal("MALLOCGC_TRACE=\"%s\": no memory for the trace buffer", path);
 }
 
 // Start-up check, so that a mistake shows before the program does any work.
@@ -184,6 +204,8 @@ std::optional<int> parse_signal(std::string_view s) {
   return n;
 }
 
+bool valid_trace_path(std::string_view s) { return !s.empty() && s.back() != '/'; }
+
 bool parse_debug(std::string_view s, Options* o, std::string_view* bad) {
   while (!s.empty()) {
     const std::size_t comma = s.find(',');
@@ -220,11 +242,12 @@ void ensure_options() {
     pacer_set_gc_percent(g_options.gogc);
     pacer_set_memory_limit(g_options.memory_limit);
     if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);
-    set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark, g_options.allocfreetrace});
     set_profile_hooks({profile_lock, profile_unlock, profile_after_mark});
     g_memprofile_rate.store(g_options.memprofile_rate, std::memory_order_relaxed);
     g_allocfreetrace.store(g_options.allocfreetrace, std::memory_order_relaxed);
     if (g_options.heap_profile != nullptr) write_heap_profile_at_exit(g_options.heap_profile);
+    set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark, g_options.allocfreetrace});
+    if (g_options.trace_path != nullptr) start_trace_file(g_options.trace_path);
     g_ready.store(true, std::memory_order_release);
   }
   install_fork_handlers();

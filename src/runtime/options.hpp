@@ -32,6 +32,11 @@
 //                        At most 1 TiB. Default 512 KiB (prof/sample.hpp).
 //   MALLOCGC_HEAPPROFILE a file to write the heap profile to at exit, in
 //                        pprof's format (prof/pprof.hpp). Default none.
+//   MALLOCGC_TRACE       a file path: record the collector's timeline from
+//                        the first allocation and write it there at exit,
+//                        as Chrome trace-event JSON (os/trace.hpp). The
+//                        file must be writable: checked when recording
+//                        starts. Default: no recording.
 //   MALLOCGC_DEBUG       comma-separated key=value settings (Go's GODEBUG):
 //                        gctrace=1 prints a line per cycle to stderr;
 //                        gccheckmark=1 re-marks serially after every mark
@@ -64,6 +69,8 @@ struct Options {
   bool allocfreetrace = false;
   std::int64_t memprofile_rate = 512 * 1024;  // bytes; 0: off
   const char* heap_profile = nullptr;         // the environment's string, or nullptr
+  // MALLOCGC_TRACE's value (in the environment), or nullptr.
+  const char* trace_path = nullptr;
 };
 
 // Parse the environment and apply it, once; later calls return at once.
@@ -84,6 +91,9 @@ std::optional<std::int64_t> parse_bytes(std::string_view s);  // "off": INT64_MA
 std::optional<int> parse_mark_threads(std::string_view s);
 std::optional<int> parse_signal(std::string_view s);
 std::optional<std::int64_t> parse_memprofile_rate(std::string_view s);  // "off": 0
+// A file path for MALLOCGC_TRACE: not empty, not a directory name (ending
+// in '/').
+bool valid_trace_path(std::string_view s);
 // MALLOCGC_DEBUG into o; false (with *bad set to the offending item) when
 // an item is malformed or unknown.
 bool parse_debug(std::string_view s, Options* o, std::string_view* bad);

@@ -941,7 +941,13 @@ static void test_no_old_data(void) {
     pthread_mutex_unlock(&g_stale_lock);
     CHECK(pthread_join(holder, NULL) == 0);
     for (int i = 0; i < STALE_ROOTS; i++) mp_stale_root[i] = 0;
+#if defined(__SANITIZE_ADDRESS__) && !defined(MGC_BOEHM_REFERENCE)
+    /* Sanitizer builds keep reserved slots poisoned and call no mark
+     * procedure on them (an instrumented one would read poisoned memory). */
+    CHECK_CMP(atomic_load(&g_stale_calls), >=, 1); /* the new object */
+#else
     CHECK_CMP(atomic_load(&g_stale_calls), >, 1); /* the new object and reserved slots */
+#endif
     CHECK_CMP(atomic_load(&g_stale_seen), ==, 0);
   }
 }

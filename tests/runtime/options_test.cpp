@@ -251,6 +251,13 @@ TEST(Options, ParseSignal) {
     EXPECT_EQ(parse_signal(bad), std::nullopt) << bad;
 }
 
+TEST(Options, TracePath) {
+  using mgc::internal::valid_trace_path;
+  EXPECT_TRUE(valid_trace_path("gc.json"));
+  EXPECT_TRUE(valid_trace_path("/tmp/gc trace.json"));
+  for (const char* bad : {"", "/tmp/", "dir/"}) EXPECT_FALSE(valid_trace_path(bad)) << '"' << bad << '"';
+}
+
 TEST(Options, ParseDebug) {
   using mgc::internal::Options;
   using mgc::internal::parse_debug;
@@ -284,6 +291,7 @@ TEST_F(OptionsDeathTest, MalformedCollectorSettingsStopTheProgramAtStartUp) {
       {"MALLOCGC_MEMORY_LIMIT", "1.5GB", "MALLOCGC_MEMORY_LIMIT=\"1.5GB\": expected bytes"},
       {"MALLOCGC_MARK_THREADS", "0", "MALLOCGC_MARK_THREADS=\"0\": expected a number of threads"},
       {"MALLOCGC_SUSPEND_SIGNAL", "SIGKILL", "MALLOCGC_SUSPEND_SIGNAL=\"SIGKILL\": expected a signal"},
+      {"MALLOCGC_TRACE", "", "MALLOCGC_TRACE=\"\": expected a path"},
       {"MALLOCGC_DEBUG", "gctrace=1,verbose=1", "MALLOCGC_DEBUG=\"gctrace=1,verbose=1\": cannot use \"verbose=1\""},
   };
   for (const Case& c : cases) {

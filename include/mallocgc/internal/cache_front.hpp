@@ -19,6 +19,33 @@
 #define MALLOCGC_DEBUG_MALLOC 0
 #endif
 
+// MALLOCGC_ASAN: this translation unit is built with AddressSanitizer
+// (MALLOCGC_SANITIZE builds everything so, GCC says __SANITIZE_ADDRESS__,
+// clang __has_feature). The heap then keeps free memory poisoned and the
+// fast path unpoisons what it hands out (src/os/sanitizer.hpp); in other
+// builds the fast path is untouched.
+#ifndef MALLOCGC_ASAN
+#if defined(__SANITIZE_ADDRESS__)
+#define MALLOCGC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MALLOCGC_ASAN 1
+#endif
+#endif
+#endif
+#ifndef MALLOCGC_ASAN
+#define MALLOCGC_ASAN 0
+#endif
+
+// MALLOCGC_VALGRIND (the CMake option, a public definition: the library
+// and the users of its headers must agree): the heap tells memcheck which
+// blocks are allocated and which freed (src/os/sanitizer.hpp); the fast
+// path registers each object it hands out, with an inline client request
+// (a few instructions, no call) that does nothing outside valgrind.
+#ifndef MALLOCGC_VALGRIND
+#define MALLOCGC_VALGRIND 0
+#endif
+
 namespace mgc::internal {
 
 // Set by the MALLOCGC_DEBUG_MALLOC CMake option (Go: debugMalloc). The

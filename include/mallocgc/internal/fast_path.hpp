@@ -18,6 +18,13 @@
 
 #include "mallocgc/internal/cache_front.hpp"
 
+#if MALLOCGC_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#if MALLOCGC_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
+
 namespace mgc {
 class Type;
 }
@@ -83,6 +90,16 @@ void* alloc_aligned(std::size_t size, std::size_t align, Kind kind);
   s.alloc_cache = bits & (bits - 1);
   *slot = tz;
   *p = reinterpret_cast<void*>(s.chunk_base + tz * elem_size);
+#if MALLOCGC_ASAN
+  // Free slots are poisoned (src/os/sanitizer.hpp); this one is the
+  // program's now. Sanitizer builds only: the release fast path is as it
+  // was, call-free.
+  __asan_unpoison_memory_region(*p, elem_size);
+#endif
+#if MALLOCGC_VALGRIND
+  // The valgrind build's: the slot is a malloc-like block for memcheck.
+  VALGRIND_MALLOCLIKE_BLOCK(*p, elem_size, 0, 1);
+#endif
   return true;
 }
 
