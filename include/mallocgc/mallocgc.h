@@ -75,8 +75,8 @@ void mgc_stats(mgc_stats_t* out);
 
 /* The collector: see mallocgc.hpp for the full contract of each call. */
 void mgc_collect(void);
-size_t mgc_release_memory(void);             /* collect, then return every free page to the OS; bytes released */
-int mgc_start_trace(void);                   /* record the collector's timeline; 0 when no memory */
+size_t mgc_release_memory(void); /* collect, then return every free page to the OS; bytes released */
+int mgc_start_trace(void);       /* record the collector's timeline; 0 when no memory */
 void mgc_stop_trace(void);
 int mgc_write_trace(const char* path);       /* Chrome trace JSON of what was recorded; 0 on error (errno) */
 int mgc_set_gc_percent(int percent);         /* returns the old value; <0: off */
