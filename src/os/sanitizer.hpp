@@ -107,12 +107,7 @@ inline void zero_free_memory(void* p, std::size_t n) {
   VALGRIND_MAKE_MEM_UNDEFINED(p, n);
 #endif
   std::memset(p, 0, n);
-#if MALLOCGC_ASAN
-  __asan_poison_memory_region(p, n);
-#endif
-#if MALLOCGC_VALGRIND
-  VALGRIND_MAKE_MEM_NOACCESS(p, n);
-#endif
+  no_objects(p, n);
 }
 
 // Around the calling thread's marking (world stopped): its conservative
