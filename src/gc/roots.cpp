@@ -46,20 +46,6 @@ void add_minus_excluded(std::vector<RootRange>* out, std::uintptr_t b, std::uint
   out->insert(out->end(), pieces.begin(), pieces.end());
 }
 
-int segment_callback(dl_phdr_info* info, std::size_t, void* arg) {
-  auto* out = static_cast<std::vector<RootRange>*>(arg);
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0 || ph.p_memsz == 0) continue;
-    const std::uintptr_t b = info->dlpi_addr + ph.p_vaddr;
-    if (g_segment_filter != nullptr &&
-        !g_segment_filter(info->dlpi_name != nullptr ? info->dlpi_name : "", b, ph.p_memsz))
-      continue;
-    add_minus_excluded(out, b & ~std::uintptr_t{7}, b + ph.p_memsz);
-  }
-  return 0;
-}
-
 // A hash of the loader's object list; false when it is being changed.
 bool link_signature(std::uint64_t* sig) {
   if (_r_debug.r_state != r_debug::RT_CONSISTENT) return false;
@@ -70,6 +56,37 @@ bool link_signature(std::uint64_t* sig) {
   }
   *sig = h;
   return _r_debug.r_state == r_debug::RT_CONSISTENT;
+}
+
+struct Listing {
+  GlobalsSnapshot* snap;
+  bool signed_ = false;
+};
+
+int segment_callback(dl_phdr_info* info, std::size_t, void* arg) {
+  auto* listing = static_cast<Listing*>(arg);
+  GlobalsSnapshot* snap = listing->snap;
+  // The signature is taken inside the listing, under the loader's lock that
+  // dl_iterate_phdr holds for the whole walk, so it describes exactly the
+  // objects listed. Taken outside, before or after, an object loaded and
+  // unloaded again around the listing left the signature unchanged while
+  // its segments were listed, and the stopped world scanned them unmapped
+  // (gc_dlopen_test's loader thread, a crash in 1 run of ~50 under load).
+  if (!listing->signed_) {
+    listing->signed_ = true;
+    snap->consistent = link_signature(&snap->signature);
+  }
+  auto* out = &snap->ranges;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0 || ph.p_memsz == 0) continue;
+    const std::uintptr_t b = info->dlpi_addr + ph.p_vaddr;
+    if (g_segment_filter != nullptr &&
+        !g_segment_filter(info->dlpi_name != nullptr ? info->dlpi_name : "", b, ph.p_memsz))
+      continue;
+    add_minus_excluded(out, b & ~std::uintptr_t{7}, b + ph.p_memsz);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -119,11 +136,11 @@ void set_segment_filter(bool (*filter)(const char*, std::uintptr_t, std::size_t)
 
 void snapshot_globals(GlobalsSnapshot* out) {
   out->ranges.clear();
-  // The signature first: an object added after it changes the signature
-  // the stopped world sees, so nothing the listing missed goes unnoticed.
-  out->consistent = link_signature(&out->signature);
+  out->signature = 0;
+  out->consistent = false;  // until the listing has signed itself
   std::lock_guard<std::mutex> g(g_excluded_lock);
-  dl_iterate_phdr(segment_callback, &out->ranges);
+  Listing listing{out};
+  dl_iterate_phdr(segment_callback, &listing);
 }
 
 bool globals_unchanged(const GlobalsSnapshot& snap) {
