@@ -68,6 +68,7 @@ typedef struct mgc_stats {
   uint64_t pause_total_ns;       /* all stop-the-world pauses, ever */
   uint64_t pause_ns[256];        /* last 256 pauses; latest at (num_gc + 255) % 256 */
   double gc_cpu_fraction;        /* collector CPU time / process CPU time */
+  uint64_t gc_cpu_limited;       /* cycles put off by the GC CPU limiter */
   mgc_size_class_stats_t by_size[MGC_NUM_SIZE_CLASSES];
 } mgc_stats_t;
 

@@ -193,9 +193,12 @@ bool write_trace(const char* path);
 int set_gc_percent(int percent);
 
 // A soft limit on the heap in bytes (Go: GOMEMLIMIT): cycles start earlier
-// so the heap stays under it if the live data allows. A negative value
-// leaves the limit unchanged; INT64_MAX means no limit. Returns the previous
-// limit.
+// so the heap stays under it if the live data allows. When it does not
+// (live data near or over the limit), the GC CPU limiter keeps collection
+// at about half the process's CPU after a burst of one CPU-second: cycles
+// are put off and the heap grows past the limit meanwhile, as in Go
+// (Stats::gc_cpu_limited counts them). A negative value leaves the limit
+// unchanged; INT64_MAX means no limit. Returns the previous limit.
 std::int64_t set_memory_limit(std::int64_t bytes);
 
 // Scan [begin, end) as a root range, word by word, until remove_roots is
@@ -301,6 +304,9 @@ struct Stats {
   // [(num_gc + 255) % 256] (Go: PauseNs).
   std::array<std::uint64_t, 256> pause_ns{};
   double gc_cpu_fraction = 0;  // collector CPU time / process CPU time since start
+  // Cycles the GC CPU limiter put off: the memory limit held the goal low
+  // and collection had taken over half the CPU (see set_memory_limit).
+  std::uint64_t gc_cpu_limited = 0;
   // Per size class, objects other than tiny ones ([0] unused). heap_alloc
   // counts a tiny object's whole 16-byte block while any object in it lives
   // and, empty or not, each thread's current tiny block.

@@ -53,6 +53,7 @@ void mgc_stats(mgc_stats_t* out) {
   out->pause_total_ns = s.pause_total_ns;
   for (int i = 0; i < 256; i++) out->pause_ns[i] = s.pause_ns[static_cast<std::size_t>(i)];
   out->gc_cpu_fraction = s.gc_cpu_fraction;
+  out->gc_cpu_limited = s.gc_cpu_limited;
   for (int i = 0; i < MGC_NUM_SIZE_CLASSES; i++) {
     out->by_size[i].size = s.by_size[i].size;
     out->by_size[i].mallocs = s.by_size[i].mallocs;

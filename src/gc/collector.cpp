@@ -61,6 +61,12 @@ std::uint64_t g_pauses[256] = {};
 std::uint64_t g_gc_cpu_ns = 0;
 std::atomic<std::uint64_t> g_sweeper_cpu_ns{0};
 
+// The collector's CPU time so far: cycles, the sweeper, mark helpers.
+// Under g_cycle_lock or g_stats_lock (g_gc_cpu_ns changes under both).
+std::uint64_t gc_cpu_total_ns() {
+  return g_gc_cpu_ns + g_sweeper_cpu_ns.load(std::memory_order_relaxed) + mark_helper_cpu_ns();
+}
+
 // false when the clock cannot be read (another thread's CPU clock after
 // it exited).
 bool read_clock_ns(clockid_t clock, std::uint64_t* ns) {
@@ -509,6 +515,7 @@ bool gc_cycle(bool forced) {
     return false;
   }
   if (!forced && !pacer_should_collect()) return false;  // another thread just collected
+  if (!forced && !pacer_limiter_allows(gc_cpu_total_ns(), now_ns(CLOCK_PROCESS_CPUTIME_ID))) return false;
   wait_after_program_unlock();
   TraceScope trace_cycle(TraceEv::kCycle);
   trace_cycle.a1 = forced ? 1 : 0;
@@ -593,6 +600,7 @@ bool gc_cycle(bool forced) {
     g_pauses[(n + 255) % 256] = res.pause_ns;
     g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   }
+  pacer_limiter_account(gc_cpu_total_ns(), now_ns(CLOCK_PROCESS_CPUTIME_ID));
   if (g_config.gctrace) print_trace(n, res);
   if (g_config.allocfreetrace) allocfreetrace_cycle("end");
   if (trace_on()) trace_counter(TraceEv::kHeapCounter, res.live, pacer_goal());
@@ -713,7 +721,7 @@ void gc_stats(GcStats* out) {
   std::copy(std::begin(g_pauses), std::end(g_pauses), out->pause_ns);
   out->last_live = pacer_last_live();
   const std::uint64_t cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-  const std::uint64_t gc = g_gc_cpu_ns + g_sweeper_cpu_ns.load(std::memory_order_relaxed) + mark_helper_cpu_ns();
+  const std::uint64_t gc = gc_cpu_total_ns();
   // Clock granularity can put a just-measured part a little ahead of the
   // process clock.
   out->cpu_fraction = cpu == 0 ? 0 : std::min(1.0, static_cast<double>(gc) / static_cast<double>(cpu));

@@ -17,6 +17,15 @@ std::atomic<std::uint64_t> g_min_goal{kHeapMinimum};
 // The highest goal GOGC's rule gave at the end of a cycle (the fill's cap).
 std::atomic<std::uint64_t> g_peak_goal{0};
 
+// The limiter's bucket and the clock readings it last took (cycle lock).
+bool g_limiter_on = true;
+std::uint64_t g_limiter_capacity = 1'000'000'000;
+std::uint64_t g_bucket = 0;
+std::uint64_t g_last_gc_cpu = 0, g_last_process_cpu = 0;
+// The memory limit, not GOGC, set the goal last computed.
+std::atomic<bool> g_limit_binding{false};
+std::atomic<std::uint64_t> g_limiter_deferrals{0};
+
 // GOGC's goal for a live heap (pct >= 0), without overflow for huge heaps.
 std::uint64_t gogc_goal(std::uint64_t live, int pct) {
   const auto p = static_cast<std::uint64_t>(pct);
@@ -33,13 +42,17 @@ std::uint64_t compute_goal(std::uint64_t live) {
     const std::uint64_t filled = live + (committed - live) / 1000 * static_cast<std::uint64_t>(fill);
     goal = std::max(goal, std::min(filled, g_peak_goal.load(std::memory_order_relaxed)));
   }
+  bool binding = false;
   const std::int64_t limit = g_limit.load(std::memory_order_relaxed);
   if (limit != kNoMemoryLimit) {
     const std::uint64_t meta = meta_sys_bytes();
     const std::uint64_t under = static_cast<std::uint64_t>(limit) > meta ? static_cast<std::uint64_t>(limit) - meta : 0;
     const std::uint64_t floor = live + std::max(live / 16, std::uint64_t{1} << 20);
-    goal = std::min(goal, std::max(under, floor));
+    const std::uint64_t limited = std::max(under, floor);
+    binding = limited < goal;
+    goal = std::min(goal, limited);
   }
+  g_limit_binding.store(binding, std::memory_order_relaxed);
   return goal;
 }
 }  // namespace
@@ -86,6 +99,42 @@ void pacer_defer() {
 }
 
 void pacer_recompute() { g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed); }
+
+void pacer_limiter_account(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns) {
+  // Readings taken by different clocks at slightly different moments may
+  // run backwards against each other by a tick: no change then.
+  const std::uint64_t gc = gc_cpu_ns > g_last_gc_cpu ? gc_cpu_ns - g_last_gc_cpu : 0;
+  const std::uint64_t all = process_cpu_ns > g_last_process_cpu ? process_cpu_ns - g_last_process_cpu : 0;
+  g_last_gc_cpu = std::max(g_last_gc_cpu, gc_cpu_ns);
+  g_last_process_cpu = std::max(g_last_process_cpu, process_cpu_ns);
+  if (2 * gc >= all) {
+    // Past the capacity too, up to twice it: the cycle that filled the
+    // bucket took more than half, and the program gets that much back
+    // before the next one (clamped at the capacity, the first drain would
+    // let the next cycle start at once).
+    g_bucket = std::min(2 * g_limiter_capacity, g_bucket + (2 * gc - all));
+  } else {
+    const std::uint64_t drain = all - 2 * gc;
+    g_bucket = g_bucket > drain ? g_bucket - drain : 0;
+  }
+}
+
+bool pacer_limiter_allows(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns) {
+  pacer_limiter_account(gc_cpu_ns, process_cpu_ns);
+  if (!g_limiter_on || !g_limit_binding.load(std::memory_order_relaxed) || g_bucket < g_limiter_capacity) return true;
+  g_limiter_deferrals.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t live = mheap().live();
+  g_heap_goal.store(live + std::max(live / 16, std::uint64_t{1} << 20), std::memory_order_relaxed);
+  return false;
+}
+
+std::uint64_t pacer_limiter_deferrals() { return g_limiter_deferrals.load(std::memory_order_relaxed); }
+
+void pacer_set_limiter(bool on, std::uint64_t capacity_ns) {
+  g_limiter_on = on;
+  g_limiter_capacity = capacity_ns;
+  g_bucket = 0;
+}
 
 std::uint64_t pacer_goal() { return g_heap_goal.load(std::memory_order_relaxed); }
 std::uint64_t pacer_last_live() { return g_live.load(std::memory_order_relaxed); }

@@ -53,6 +53,25 @@ void pacer_defer();
 // enabled again).
 void pacer_recompute();
 
+// The GC CPU limiter (Go: gcCPULimiter in mgclimit.go). When the memory
+// limit holds the goal below GOGC's and the live heap leaves little room
+// under it, cycles would follow each other with the program barely running
+// between them. A bucket of CPU time tracks the excess: it fills by the
+// collector's CPU time and drains by the program's (2 x gc - process CPU,
+// read at each cycle's end and each would-be start), clamped to [0,
+// 2 x capacity]. While it holds the capacity or more, a cycle the pacer asks for is put off (the
+// goal moves up by live/16, at least 1 MiB, and the heap passes the limit)
+// until the program has run long enough to drain it: collection settles
+// at about half the process's CPU. Capacity: one CPU-second, a burst Go
+// also allows (one per P there). Cycles the program asks for (collect())
+// are never put off. Called under the cycle lock.
+bool pacer_limiter_allows(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns);
+void pacer_limiter_account(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns);
+// Cycles put off by the limiter since start (stats: gc_cpu_limited).
+std::uint64_t pacer_limiter_deferrals();
+// Tests: the bucket's capacity (ns of CPU) and the limiter off or on.
+void pacer_set_limiter(bool on, std::uint64_t capacity_ns);
+
 extern std::atomic<std::uint64_t> g_heap_goal;
 inline bool pacer_should_collect() { return mheap().live() >= g_heap_goal.load(std::memory_order_relaxed); }
 

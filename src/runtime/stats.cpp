@@ -76,6 +76,7 @@ Stats stats() {
   st.heap_live_after_mark = gs.last_live;
   st.heap_goal = st.next_gc = internal::pacer_goal();
   st.gc_cpu_fraction = gs.cpu_fraction;
+  st.gc_cpu_limited = internal::pacer_limiter_deferrals();
   return st;
 }
 

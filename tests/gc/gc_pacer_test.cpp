@@ -3,6 +3,8 @@
 // more than the live heap itself ever justified, or garbage that cannot
 // reuse the free pages (large objects of ever larger sizes, as GMP's
 // temporaries are) grows the heap, which raises the goal, without end.
+#include <time.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -51,6 +53,116 @@ TEST(GcPacer, HeapFillDoesNotRatchetTheHeapUpWithGarbage) {
   // the pages that sizes left too small to reuse.
   std::printf("committed after the garbage: %llu MiB\n", static_cast<unsigned long long>(committed >> 20));
   EXPECT_LT(committed, std::uint64_t{96} << 20) << "the heap grew with the garbage";
+}
+
+// --- the GC CPU limiter ------------------------------------------------------
+
+struct Node {
+  Node* next;
+  std::uint64_t payload[3];
+};
+
+Node* volatile g_live_list;
+
+std::uint64_t process_cpu_ns() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+// A live list of n 32-byte nodes (n x 32 bytes the mark must trace).
+[[gnu::noinline]] void build_live_list(std::size_t n) {
+  Node* head = nullptr;
+  for (std::size_t i = 0; i < n; i++) {
+    auto* node = static_cast<Node*>(mgc::alloc(sizeof(Node)));
+    ASSERT_NE(node, nullptr);
+    node->next = head;
+    node->payload[0] = i;
+    head = node;
+  }
+  g_live_list = head;
+}
+
+// Garbage until the process has used cpu_ns more CPU, or until stop()
+// holds; checked every 4096 allocations.
+template <class Stop>
+[[gnu::noinline]] void churn_for(std::uint64_t cpu_ns, Stop stop) {
+  const std::uint64_t end = process_cpu_ns() + cpu_ns;
+  for (;;) {
+    for (int i = 0; i < 4096; i++) g_sink = mgc::alloc(sizeof(Node));
+    if (process_cpu_ns() >= end || stop()) break;
+  }
+  g_sink = nullptr;
+}
+
+// The collector's share of the CPU while fn ran.
+template <class F>
+double gc_share_during(F fn) {
+  const mgc::Stats a = mgc::stats();
+  const std::uint64_t cpu_a = process_cpu_ns();
+  fn();
+  const mgc::Stats b = mgc::stats();
+  const std::uint64_t cpu_b = process_cpu_ns();
+  const double gc = b.gc_cpu_fraction * static_cast<double>(cpu_b) - a.gc_cpu_fraction * static_cast<double>(cpu_a);
+  return gc / static_cast<double>(cpu_b - cpu_a);
+}
+
+// A live heap of 24 MiB under a limit of 8 MiB: the goal's floor (live +
+// live/16) puts a full mark after every 1.5 MiB the program allocates.
+class GcCpuLimiter : public testing::Test {
+ protected:
+  void SetUp() override {
+    mi::ensure_options();
+    build_live_list((std::size_t{24} << 20) / sizeof(Node));
+    mgc::collect();
+    mgc::set_memory_limit(std::int64_t{8} << 20);
+  }
+  void TearDown() override {
+    mgc::set_memory_limit(mi::kNoMemoryLimit);
+    g_live_list = nullptr;
+  }
+};
+
+TEST_F(GcCpuLimiter, KeepsCollectionNearHalfTheCpuWhenTheLimitIsTooLow) {
+  mi::pacer_set_limiter(true, 100'000'000);  // a burst of 100 ms of CPU
+  // Until the bucket has filled once (the burst allowed above half).
+  churn_for(20'000'000'000, [] { return mgc::stats().gc_cpu_limited > 0; });
+  ASSERT_GT(mgc::stats().gc_cpu_limited, 0u) << "the limiter never engaged";
+  const std::uint64_t cycles_before = mgc::stats().num_gc;
+  const double share = gc_share_during([] { churn_for(1'500'000'000, [] { return false; }); });
+  const mgc::Stats s = mgc::stats();
+  std::printf("collector's share with the limiter: %.2f; %llu cycles, %llu put off\n", share,
+              static_cast<unsigned long long>(s.num_gc - cycles_before),
+              static_cast<unsigned long long>(s.gc_cpu_limited));
+  EXPECT_LT(share, 0.62) << "the limiter let collection take most of the CPU";
+  EXPECT_GT(s.num_gc - cycles_before, 2u) << "collection must go on, at a slower pace";
+}
+
+// The other direction: the same program without the limiter collects back
+// to back, so the test above measures the limiter, not the workload.
+TEST_F(GcCpuLimiter, WithoutItCollectionTakesMostOfTheCpu) {
+  mi::pacer_set_limiter(false, 100'000'000);
+  const std::uint64_t limited = mgc::stats().gc_cpu_limited;
+  const double share = gc_share_during([] { churn_for(1'500'000'000, [] { return false; }); });
+  std::printf("collector's share without the limiter: %.2f\n", share);
+  EXPECT_GT(share, 0.75);
+  EXPECT_EQ(mgc::stats().gc_cpu_limited, limited);
+}
+
+// A limit the live heap fits under leaves the limiter idle, however much
+// the program collects.
+TEST(GcCpuLimiterIdle, NeverPutsOffCyclesWhenTheLimitIsNotTooLow) {
+  mi::ensure_options();
+  mi::pacer_set_limiter(true, 1'000'000);
+  mgc::set_memory_limit(std::int64_t{1} << 30);
+  const std::uint64_t limited = mgc::stats().gc_cpu_limited;
+  build_live_list((std::size_t{8} << 20) / sizeof(Node));
+  churn_for(500'000'000, [] { return false; });
+  for (int i = 0; i < 20; i++) mgc::collect();  // collection at ~100% of the CPU
+  churn_for(200'000'000, [] { return false; });
+  EXPECT_EQ(mgc::stats().gc_cpu_limited, limited);
+  mgc::set_memory_limit(mi::kNoMemoryLimit);
+  g_live_list = nullptr;
 }
 
 }  // namespace
