@@ -91,8 +91,9 @@ int mgc_write_heap_profile(const char* path);
 void mgc_set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
 void mgc_wait_for_finalizers(void);
 /* Threads that hold heap pointers without allocating register explicitly;
- * calls nest. A thread registers itself at its first allocation. */
-void mgc_register_thread(void);
+ * calls nest. A thread registers itself at its first allocation. Returns 1,
+ * or 0 when there was no memory for the thread's record (not registered). */
+int mgc_register_thread(void);
 void mgc_unregister_thread(void);
 
 typedef struct mgc_weak mgc_weak_t;

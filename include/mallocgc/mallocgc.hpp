@@ -227,7 +227,8 @@ void wait_for_finalizers();
 // registers and thread-local storage become roots. A thread registers
 // itself at its first allocation (until it exits); threads that hold heap
 // pointers without allocating need a ThreadScope (C:
-// mgc_register_thread). Scopes nest.
+// mgc_register_thread). Scopes nest. Throws std::bad_alloc when there is no
+// memory for the thread's record (nothing registered then).
 class ThreadScope {
  public:
   ThreadScope();

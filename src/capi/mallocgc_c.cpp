@@ -74,7 +74,7 @@ void mgc_add_roots(void* begin, void* end) { mgc::add_roots(begin, end); }
 void mgc_remove_roots(void* begin, void* end) { mgc::remove_roots(begin, end); }
 void mgc_set_finalizer(void* obj, void (*fn)(void*, void*), void* data) { mgc::set_finalizer(obj, fn, data); }
 void mgc_wait_for_finalizers(void) { mgc::wait_for_finalizers(); }
-void mgc_register_thread(void) { mgc::internal::register_thread_scope(); }
+int mgc_register_thread(void) { return mgc::internal::register_thread_scope() ? 1 : 0; }
 void mgc_unregister_thread(void) { mgc::internal::unregister_thread(); }
 
 mgc_weak_t* mgc_weak_create(void* p) { return reinterpret_cast<mgc_weak_t*>(mgc::internal::weak_create(p)); }

@@ -129,7 +129,9 @@ void remove_roots(void* begin, void* end) { internal::remove_root_range(begin, e
 void set_finalizer(void* obj, void (*fn)(void*, void*), void* data) { internal::set_finalizer(obj, fn, data); }
 void wait_for_finalizers() { internal::wait_for_finalizers(); }
 
-ThreadScope::ThreadScope() { internal::register_thread_scope(); }
+ThreadScope::ThreadScope() {
+  if (!internal::register_thread_scope()) throw std::bad_alloc();
+}
 ThreadScope::~ThreadScope() { internal::unregister_thread(); }
 
 }  // namespace mgc

@@ -133,11 +133,15 @@ MCache* this_cache() {
   return c;
 }
 
-void register_thread_scope() {
+bool register_thread_scope() {
   create_exit_key();
-  // Explicit registration has no way to say it failed (Boehm aborts too).
-  if (register_thread() == nullptr) fatal("out of memory registering a thread");
+  if (register_thread() == nullptr) return false;
   if (pthread_getspecific(g_exit_key) == nullptr) pthread_setspecific(g_exit_key, kNoCache);
+  return true;
+}
+
+void register_thread_scope_or_fatal(const char* who) {
+  if (!register_thread_scope()) fatal("%s: out of memory registering a thread", who);
 }
 
 void release_this_cache() {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "heap/meta_alloc.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "os/mem.hpp"
 #include "runtime/debug_malloc.hpp"
@@ -205,6 +206,67 @@ TEST(OomInjection, ThreadsFirstAllocationsWhileTheOsRefuses) {
   waitpid(pid, &status, 0);
   ASSERT_FALSE(WIFSIGNALED(status)) << "signal " << WTERMSIG(status);
   EXPECT_EQ(WEXITSTATUS(status), 0) << "5: no allocation was refused; 6: none succeeded afterwards";
+}
+
+// Explicit registration while the OS refuses: ThreadScope throws
+// std::bad_alloc with nothing registered, and registers once memory is
+// back. Threads that never allocated, so each needs a fresh record.
+[[noreturn]] void scopes_while_refused() {
+  void* volatile warm = mgc::alloc(64);
+  (void)warm;
+  os::inject_failures(os::memory_requests() + 1, ~std::uint64_t{0} / 2);
+  // A thread record is small: the metadata maps already made would hold
+  // them all. Use those up first, every block size.
+  for (std::size_t size = mgc::internal::kMaxMetaBlock; size >= 16; size /= 2)
+    while (mgc::internal::meta_alloc(size) != nullptr) {
+    }
+  constexpr int kThreads = 50;
+  std::atomic<int> refused{0}, ready{0}, wrong{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++)
+    threads.emplace_back([&] {
+      try {
+        mgc::ThreadScope scope;  // held until all have tried
+        ready++;
+        while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      } catch (const std::bad_alloc&) {
+        refused++;
+        ready++;
+        while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      } catch (...) {
+        wrong++;
+        ready++;
+      }
+    });
+  while (ready.load() < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  go = true;
+  for (auto& t : threads) t.join();
+  if (wrong.load() != 0) std::_Exit(7);
+  if (refused.load() != kThreads) std::_Exit(5);
+  os::inject_failures(0, 0);
+  mgc::collect();  // a cycle stops every registered thread: none is stale
+  bool ok = false;
+  std::thread([&ok] {
+    try {
+      mgc::ThreadScope scope;
+      ok = true;
+    } catch (...) {
+    }
+  }).join();
+  std::_Exit(ok ? 0 : 6);
+}
+
+TEST(OomInjection, ThreadScopeThrowsWhileTheOsRefusesAndRegistersAfter) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) scopes_while_refused();
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "5: a registration was not refused; 6: none succeeded afterwards; 7: another exception";
 }
 
 // The target, with the OS's own refusal: under an address-space

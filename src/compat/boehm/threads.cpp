@@ -41,7 +41,7 @@ void* start_thread(void* p) {
   auto* si = static_cast<StartInfo*>(p);
   void* (*fn)(void*) = si->fn;
   void* arg = si->arg;
-  register_thread_scope();  // dropped again when the thread exits
+  register_thread_scope_or_fatal("GC_pthread_create");  // dropped again when the thread exits
   sem_post(&si->registered);
   return fn(arg);
 }
@@ -104,7 +104,7 @@ int GC_register_my_thread(const struct GC_stack_base*) {
   if (this_thread_record() != nullptr) return GC_DUPLICATE;
   // The whole of the thread's stack is scanned from its stack pointer, so
   // the base given matters only as far as it lies inside that stack.
-  register_thread_scope();
+  register_thread_scope_or_fatal("GC_register_my_thread");
   return GC_SUCCESS;
 }
 
