@@ -88,7 +88,8 @@ void mgc_remove_roots(void* begin, void* end);
  * asks; returns the old rate. Writing returns 0, or -1 with errno set. */
 int64_t mgc_set_memprofile_rate(int64_t bytes);
 int mgc_write_heap_profile(const char* path);
-void mgc_set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
+/* 1, or 0 with nothing changed when the finalizer table cannot grow. */
+int mgc_set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
 void mgc_wait_for_finalizers(void);
 /* Threads that hold heap pointers without allocating register explicitly;
  * calls nest. A thread registers itself at its first allocation. Returns 1,

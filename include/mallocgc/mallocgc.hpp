@@ -217,7 +217,9 @@ void remove_roots(void* begin, void* end);
 // the first. As in Go: finalizers of objects that reach each other in a
 // cycle never run, and an object's finalizer keeps what it points to alive
 // for one more cycle. mgc::free(obj) drops its finalizer without running
-// it. Aborts if obj is not the start of a live object.
+// it. Aborts if obj is not the start of a live object; throws
+// std::bad_alloc, with nothing changed, when the finalizer table cannot
+// grow (C: mgc_set_finalizer returns 0 then, else 1).
 void set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
 
 // Block until every finalizer queued before the call has returned.

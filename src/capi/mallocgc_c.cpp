@@ -1,6 +1,7 @@
 // The C API: one-line forwards to the C++ core (mallocgc.h).
 #include <cstring>
 
+#include "gc/specials.hpp"
 #include "gc/threads.hpp"
 #include "heap/type_info.hpp"
 #include "mallocgc/mallocgc.h"
@@ -72,7 +73,9 @@ int mgc_write_heap_profile(const char* path) { return mgc::write_heap_profile(pa
 int64_t mgc_set_memory_limit(int64_t bytes) { return mgc::set_memory_limit(bytes); }
 void mgc_add_roots(void* begin, void* end) { mgc::add_roots(begin, end); }
 void mgc_remove_roots(void* begin, void* end) { mgc::remove_roots(begin, end); }
-void mgc_set_finalizer(void* obj, void (*fn)(void*, void*), void* data) { mgc::set_finalizer(obj, fn, data); }
+int mgc_set_finalizer(void* obj, void (*fn)(void*, void*), void* data) {
+  return mgc::internal::set_finalizer(obj, fn, data) ? 1 : 0;
+}
 void mgc_wait_for_finalizers(void) { mgc::wait_for_finalizers(); }
 int mgc_register_thread(void) { return mgc::internal::register_thread_scope() ? 1 : 0; }
 void mgc_unregister_thread(void) { mgc::internal::unregister_thread(); }

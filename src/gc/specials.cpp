@@ -260,7 +260,19 @@ void set_java_finalization(bool on) {
   g_java_finalization = on;
 }
 
-void set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, FinalizerEntry* old) {
+int debug_fail_special_allocations = 0;
+
+namespace {
+// The system allocator behind the tables, or the test hook, refusing.
+void check_special_allocation() {
+  if (debug_fail_special_allocations > 0) {
+    debug_fail_special_allocations--;
+    throw std::bad_alloc();
+  }
+}
+}  // namespace
+
+bool set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, FinalizerEntry* old) {
   const std::uintptr_t base = live_object(obj, "set_finalizer");
   if (base != reinterpret_cast<std::uintptr_t>(obj))
     fatal("set_finalizer(%p): not the start of an object (it is inside the object at %#lx)", obj,
@@ -275,14 +287,20 @@ void set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, 
       finalizers().erase(it);
       adjust_specials(base, -1);
     }
-    return;
+    return true;
   }
   if (it != finalizers().end()) {
     it->second = Finalizer{fn, data, order, false};
-    return;
+    return true;
   }
-  finalizers().emplace(base, Finalizer{fn, data, order, false});
+  try {
+    check_special_allocation();
+    finalizers().emplace(base, Finalizer{fn, data, order, false});
+  } catch (const std::bad_alloc&) {
+    return false;  // none set; *old says there was none
+  }
   adjust_specials(base, +1);
+  return true;
 }
 
 void wait_for_finalizers() {
@@ -538,7 +556,15 @@ std::size_t queue_doomed_finalizers() {
     }
     {
       std::lock_guard<std::mutex> q(g_queue_lock);
-      queue().push_back({reinterpret_cast<void*>(it->first), it->second.fn, it->second.data});
+      try {
+        check_special_allocation();
+        queue().push_back({reinterpret_cast<void*>(it->first), it->second.fn, it->second.data});
+      } catch (const std::bad_alloc&) {
+        // No room in the queue: the rest stay doomed in the table, where
+        // the next cycle keeps them alive (mark_finalizer_roots) and queues
+        // them again.
+        break;
+      }
       g_finalizers_queued.fetch_add(1, std::memory_order_relaxed);
       g_queued_total++;
     }

@@ -73,10 +73,13 @@ struct FinalizerEntry {
 // Set the finalizer of the object starting at obj (a tiny object: any
 // address in its block); fn == nullptr removes it. The previous one, if
 // any, goes to *old (may be nullptr). Aborts if obj is not an object of the
-// heap.
-void set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order = FinalizerOrder::kOrdered,
+// heap. false when the table could not grow (no memory): nothing changed.
+bool set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order = FinalizerOrder::kOrdered,
                    FinalizerEntry* old = nullptr);
 void wait_for_finalizers();
+// Test hook: the next n allocations of the finalizer table and queue fail
+// as if the system allocator refused them.
+extern int debug_fail_special_allocations;
 WeakHandle* weak_create(const void* p);
 void* weak_get(const WeakHandle* h);
 void weak_destroy(WeakHandle* h);

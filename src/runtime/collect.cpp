@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <new>
 
 #include "gc/collector.hpp"
 #include "gc/roots.hpp"
@@ -126,7 +127,9 @@ std::int64_t set_memory_limit(std::int64_t bytes) {
 void add_roots(void* begin, void* end) { internal::add_root_range(begin, end); }
 void remove_roots(void* begin, void* end) { internal::remove_root_range(begin, end); }
 
-void set_finalizer(void* obj, void (*fn)(void*, void*), void* data) { internal::set_finalizer(obj, fn, data); }
+void set_finalizer(void* obj, void (*fn)(void*, void*), void* data) {
+  if (!internal::set_finalizer(obj, fn, data)) throw std::bad_alloc();
+}
 void wait_for_finalizers() { internal::wait_for_finalizers(); }
 
 ThreadScope::ThreadScope() {

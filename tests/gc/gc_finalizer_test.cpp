@@ -12,10 +12,13 @@
 // every cycle is the test's own collect().
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <thread>
 #include <vector>
 
+#include "gc/specials.hpp"
 #include "gc_test_support.hpp"
+#include "mallocgc/mallocgc.h"
 
 using gctest::Alloc;
 using gctest::collect_clean;
@@ -398,6 +401,85 @@ TEST(GcFinalizer, FinalizerMayAllocate) {
   }
   EXPECT_TRUE(allocated_in_finalizer_intact());
   gctest_allocated_in_finalizer = nullptr;
+}
+
+// --- no memory for the tables ----------------------------------------------------
+
+constexpr std::size_t kOomObjectSize = 48;
+std::atomic<int> g_oom_calls{0};
+std::atomic<int> g_oom_intact{0};  // calls that found the object's bytes as written
+void oom_counting_finalizer(void* obj, void*) {
+  const auto* b = static_cast<const unsigned char*>(obj);
+  bool intact = true;
+  for (std::size_t i = 0; i < kOomObjectSize; i++) intact = intact && b[i] == 0xab;
+  if (intact) g_oom_intact.fetch_add(1);
+  g_oom_calls.fetch_add(1);
+}
+
+// An object with a weak reference, the finalizer set while the table's
+// allocations fail (hook: the next `fail` of them): returns the weak
+// reference; *threw says whether set_finalizer threw.
+[[gnu::noinline]] mgc::Weak<char> object_with_finalizer_under(int fail, bool* threw) {
+  char* p = static_cast<char*>(mgc::alloc(kOomObjectSize));
+  std::memset(p, 0xab, kOomObjectSize);
+  mgc::Weak<char> w(p);
+  mgc::internal::debug_fail_special_allocations = fail;
+  *threw = false;
+  try {
+    mgc::set_finalizer(p, oom_counting_finalizer, nullptr);
+  } catch (const std::bad_alloc&) {
+    *threw = true;
+  }
+  mgc::internal::debug_fail_special_allocations = 0;
+  return w;
+}
+
+// The table cannot grow: bad_alloc, nothing set; the object is reclaimed
+// without a call, and finalizers work again once memory is back (C: 0).
+TEST(GcFinalizer, NoMemoryForTheTableThrowsAndSetsNothing) {
+  g_oom_calls = 0;
+  bool threw = false;
+  mgc::Weak<char> w = object_with_finalizer_under(1, &threw);
+  EXPECT_TRUE(threw);
+  for (int i = 0; i < 3; i++) collect_clean();
+  mgc::wait_for_finalizers();
+  EXPECT_EQ(w.get(), nullptr) << "an object whose finalizer was refused is reclaimed";
+  EXPECT_EQ(g_oom_calls.load(), 0);
+
+  mgc::Weak<char> w2 = object_with_finalizer_under(0, &threw);
+  EXPECT_FALSE(threw);
+  EXPECT_GE(cycles_until(5, [] { return g_oom_calls.load() == 1; }), 1);
+  EXPECT_EQ(w2.get(), nullptr);
+
+  void* p = mgc::alloc(kOomObjectSize);
+  mgc::internal::debug_fail_special_allocations = 1;
+  EXPECT_EQ(mgc_set_finalizer(p, oom_counting_finalizer, nullptr), 0);
+  mgc::internal::debug_fail_special_allocations = 0;
+  EXPECT_EQ(mgc_set_finalizer(p, nullptr, nullptr), 1);
+}
+
+// The queue cannot grow when a cycle finds the object unreachable: the
+// finalizer stays pending, the object alive (its weak reference is gone, as
+// for every object found unreachable with a finalizer), and a later cycle
+// queues it; the call finds the object intact.
+TEST(GcFinalizer, NoMemoryForTheQueueDefersTheCall) {
+  g_oom_calls = 0;
+  g_oom_intact = 0;
+  bool threw = true;
+  mgc::Weak<char> w = object_with_finalizer_under(0, &threw);
+  ASSERT_FALSE(threw);
+  mgc::internal::debug_fail_special_allocations = 1;
+  collect_clean();
+  const int left = mgc::internal::debug_fail_special_allocations;
+  mgc::internal::debug_fail_special_allocations = 0;
+  mgc::wait_for_finalizers();
+  EXPECT_EQ(left, 0) << "the cycle tried to queue the finalizer";
+  EXPECT_EQ(g_oom_calls.load(), 0);
+  for (int i = 0; i < 3; i++) gctest::churn(256, Alloc::conservative);
+  EXPECT_GE(cycles_until(5, [] { return g_oom_calls.load() == 1; }), 1);
+  EXPECT_EQ(g_oom_calls.load(), 1);
+  EXPECT_EQ(g_oom_intact.load(), 1) << "the object was reclaimed before its deferred finalizer ran";
+  EXPECT_EQ(w.get(), nullptr);
 }
 
 // --- many ------------------------------------------------------------------------

@@ -204,10 +204,7 @@ inline void* allocate(Alloc kind, std::size_t size) {
   return nullptr;
 }
 
-// A new tracked object of size bytes (rounded up to words), with a weak
-// reference and, if asked, the finalizer on_finalize.
-[[gnu::noinline]] inline Tracked track_new(std::size_t size = 64, Alloc kind = Alloc::conservative,
-                                           bool finalizer = true) {
+[[gnu::noinline]] inline Tracked track_new_here(std::size_t size, Alloc kind, bool finalizer) {
   size = (size < kMinTrackedSize ? kMinTrackedSize : size + 7) & ~std::size_t{7};
   const int id = g_track.next_id.fetch_add(1);
   if (id >= kMaxTracked) {
@@ -225,6 +222,20 @@ inline void* allocate(Alloc kind, std::size_t size) {
   g_track.weak[id] = new mgc::Weak<void>(p);
   if (finalizer) mgc::set_finalizer(p, on_finalize, nullptr);
   return {static_cast<std::int64_t>(id), hide(p)};
+}
+
+// A new tracked object of size bytes (rounded up to words), with a weak
+// reference and, if asked, the finalizer on_finalize. The work runs one
+// frame down and is scrubbed after: the frame that made the object may
+// keep its address in a slot (a value live across a call that can throw
+// is spilled), and the caller's next callee, the test's holder, takes the
+// same stack and may never write that slot; its scan would find the stale
+// copy there (the ASan build did, once mgc::set_finalizer could throw).
+[[gnu::noinline]] inline Tracked track_new(std::size_t size = 64, Alloc kind = Alloc::conservative,
+                                           bool finalizer = true) {
+  const Tracked t = track_new_here(size, kind, finalizer);
+  scrub_stack_and_registers();
+  return t;
 }
 
 inline int finalized(const Tracked& t) { return g_track.finalized[t.id].load(); }

@@ -43,7 +43,9 @@ void register_finalizer(void* obj, GC_finalization_proc fn, void* cd, GC_finaliz
     return;
   }
   FinalizerEntry old;
-  set_finalizer(obj, fn, cd, order, &old);
+  // No memory for the table: as Boehm does when GC_oom_fn gives none,
+  // nothing is registered and *ofn, *ocd are left as they were.
+  if (!set_finalizer(obj, fn, cd, order, &old)) return;
   if (ofn != nullptr) *ofn = old.fn;
   if (ocd != nullptr) *ocd = old.data;
 }
