@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gc/link_table.hpp"
 #include "gc/mark.hpp"
 #include "gc/threads.hpp"
 #include "heap/mheap.hpp"
@@ -33,13 +34,6 @@ struct Queued {
   FinalizerFn fn;
   void* data;
 };
-
-// A disappearing link: the location's address is the key.
-struct Link {
-  std::uintptr_t obj;  // the object's start
-  bool dead;           // cleared or dangling in the last stop; erased after it
-};
-using LinkTable = std::unordered_map<std::uintptr_t, Link>;
 
 // Immortal: the finalizer thread waits on these until the process ends.
 std::mutex g_specials_lock;
@@ -176,36 +170,36 @@ bool link_location_dead(std::uintptr_t link) { return mheap().span_of(link) != n
 // World stopped: clear (write NULL to) the live links of table whose object
 // is unmarked.
 void clear_links_to_unmarked(bool long_link) {
-  for (auto& [addr, l] : links(long_link)) {
-    if (l.dead || object_marked(l.obj)) continue;
-    *reinterpret_cast<void**>(addr) = nullptr;
-    l.dead = true;
-    note_dead_link(addr, long_link);
-  }
+  links(long_link).for_each([long_link](Link& l) {
+    if (l.dead() || object_marked(l.obj())) return;
+    *reinterpret_cast<void**>(l.addr()) = nullptr;
+    l.set_dead();
+    note_dead_link(l.addr(), long_link);
+  });
 }
 
 void drop_dangling_links(bool long_link) {
-  for (auto& [addr, l] : links(long_link)) {
-    if (l.dead || !link_location_dead(addr)) continue;
-    l.dead = true;
-    note_dead_link(addr, long_link);
-  }
+  links(long_link).for_each([long_link](Link& l) {
+    if (l.dead() || !link_location_dead(l.addr())) return;
+    l.set_dead();
+    note_dead_link(l.addr(), long_link);
+  });
 }
 
 // Long links, in one walk: a link whose location died is dropped without a
 // write; one whose object died is cleared.
 void drop_or_clear_long_links() {
-  for (auto& [addr, l] : links(true)) {
-    if (l.dead) continue;
-    if (link_location_dead(addr)) {
-      l.dead = true;
-      note_dead_link(addr, true);
-    } else if (!object_marked(l.obj)) {
-      *reinterpret_cast<void**>(addr) = nullptr;
-      l.dead = true;
-      note_dead_link(addr, true);
+  links(true).for_each([](Link& l) {
+    if (l.dead()) return;
+    if (link_location_dead(l.addr())) {
+      l.set_dead();
+      note_dead_link(l.addr(), true);
+    } else if (!object_marked(l.obj())) {
+      *reinterpret_cast<void**>(l.addr()) = nullptr;
+      l.set_dead();
+      note_dead_link(l.addr(), true);
     }
-  }
+  });
 }
 
 // Specials lock held, world running. A link registered again at a dead
@@ -214,17 +208,11 @@ void erase_dead_links(bool long_link, bool walk_all) {
   LinkTable& table = links(long_link);
   std::vector<std::uintptr_t>& dead = dead_links(long_link);
   if (walk_all) {
-    for (auto it = table.begin(); it != table.end();) {
-      if (it->second.dead) {
-        it = table.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    table.erase_if([](const Link& l) { return l.dead(); });
   } else {
     for (std::uintptr_t addr : dead) {
-      auto it = table.find(addr);
-      if (it != table.end() && it->second.dead) table.erase(it);
+      Link* l = table.find(addr);
+      if (l != nullptr && l->dead()) table.erase(l);
     }
   }
   dead.clear();
@@ -375,17 +363,19 @@ void weak_destroy(WeakHandle* h) {
 
 LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link) {
   const auto addr = reinterpret_cast<std::uintptr_t>(link);
+  // The table keeps a flag in the low bit (and writes a word there).
+  if (addr == 0 || (addr & 7) != 0) fatal("register_link(%p): the location is null or not aligned", link);
   std::lock_guard<std::mutex> g(g_specials_lock);
   try {
     // Room for this one to die in a stop (see dead_links), grown ahead.
     std::vector<std::uintptr_t>& dead = dead_links(long_link);
     if (dead.capacity() <= links(long_link).size()) dead.reserve(2 * links(long_link).size() + 16);
-    auto [it, inserted] = links(long_link).try_emplace(addr, Link{obj_base, false});
+    auto [l, inserted] = links(long_link).try_emplace(addr, obj_base);
     if (inserted) return LinkResult::kSuccess;
     // A link cleared in the last stop and not erased yet is gone already.
-    const bool was_live = !it->second.dead;
+    const bool was_live = !l->dead();
     // Boehm: a link follows the last object it was registered with.
-    it->second = Link{obj_base, false};
+    l->reset(obj_base);
     return was_live ? LinkResult::kDuplicate : LinkResult::kSuccess;
   } catch (const std::bad_alloc&) {
     return LinkResult::kNoMemory;
@@ -394,10 +384,10 @@ LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link) {
 
 bool unregister_link(void** link, bool long_link) {
   std::lock_guard<std::mutex> g(g_specials_lock);
-  auto it = links(long_link).find(reinterpret_cast<std::uintptr_t>(link));
-  if (it == links(long_link).end()) return false;
-  const bool live = !it->second.dead;
-  links(long_link).erase(it);
+  Link* l = links(long_link).find(reinterpret_cast<std::uintptr_t>(link));
+  if (l == nullptr) return false;
+  const bool live = !l->dead();
+  links(long_link).erase(l);
   return live;
 }
 
@@ -406,18 +396,19 @@ LinkResult move_link(void** link, void** new_link, bool long_link) {
   const auto to = reinterpret_cast<std::uintptr_t>(new_link);
   std::lock_guard<std::mutex> g(g_specials_lock);
   LinkTable& table = links(long_link);
-  auto it = table.find(from);
-  if (it == table.end() || it->second.dead) return LinkResult::kNotFound;
+  Link* src = table.find(from);
+  if (src == nullptr || src->dead()) return LinkResult::kNotFound;
   if (from == to) return LinkResult::kSuccess;
-  auto dst = table.find(to);
-  if (dst != table.end() && !dst->second.dead) return LinkResult::kDuplicate;
-  const Link l = it->second;
+  Link* dst = table.find(to);
+  if (dst != nullptr && !dst->dead()) return LinkResult::kDuplicate;
+  if (to == 0 || (to & 7) != 0) fatal("move_link(%p, %p): the new location is null or not aligned", link, new_link);
+  const std::uintptr_t obj = src->obj();
   try {
-    table[to] = l;
+    table.try_emplace(to, obj).first->reset(obj);  // a dead one there is replaced
   } catch (const std::bad_alloc&) {
     return LinkResult::kNoMemory;
   }
-  table.erase(from);
+  table.erase(from);  // by address: the insertion may have moved the entries
   return LinkResult::kSuccess;
 }
 
