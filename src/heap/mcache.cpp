@@ -164,6 +164,27 @@ std::int64_t MCache::exposed_bytes() const {
   return x;
 }
 
+void MCache::withdraw_chunks() {
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    const std::uint64_t left = front.alloc[spc].alloc_cache;
+    if (left == 0) continue;
+    MSpan* s = spans[spc];
+    retire_chunk(spc);  // counts the slots handed out
+    const std::size_t w = front.alloc[spc].chunk_word;
+    // Merge first, while the chunk's unhanded slots are known (release_all).
+    if (s->pending.load(std::memory_order_relaxed) != 0) {
+      const std::size_t n = merge_pending(s, spc == kTinySpanClass ? current_tiny_block(s) : -1, left, w);
+      if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
+    }
+    s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
+    s->alloc_count -= static_cast<std::uint32_t>(popcount64(left));
+    sample_budget += static_cast<std::int64_t>(popcount64(left)) * s->elem_size;
+    front.alloc[spc].alloc_cache = 0;
+    chunk_avail[spc] = 0;          // nothing reserved is left uncounted
+    chunk_reserved[spc] &= ~left;  // nor handed out, for blacken_current_chunks
+  }
+}
+
 bool MCache::refill(int spc, std::uint32_t max_slots) {
   MSpan* s = spans[spc];
   if (s != nullptr) {

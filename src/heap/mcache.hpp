@@ -85,6 +85,15 @@ struct MCache {
   // class: for the slow path near a sampling point only.
   std::int64_t exposed_bytes() const;
 
+  // Give every chunk's unhanded slots back to its span (the spans stay
+  // cached; the next refill finds the slots again) and refund their bytes
+  // to sample_budget, which then is the exact distance to the sampling
+  // point. The heap profiler calls it when the budget, lowered by other
+  // classes' exposed slots, no longer covers an allocation that the true
+  // distance does: without it every allocation of that class would take
+  // the slow path until those slots were used.
+  void withdraw_chunks();
+
   // Give every span back to its central list and drop the tiny block
   // (thread exit, collect(), prepare_for_sweep). The cache is then empty
   // and reusable. Spans held across a cycle are swept on the way, after

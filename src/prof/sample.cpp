@@ -71,6 +71,10 @@ bool decide(MCache* c, std::int64_t rate, std::int64_t e) {
   }
   const std::int64_t exposed = c->exposed_bytes();
   if (e < c->sample_budget + exposed) {
+    // Not yet: the others' exposed slots made the budget look short. Take
+    // them back, so the budget is the true distance again and this class's
+    // chunks are sized from it (see sample_small).
+    c->withdraw_chunks();
     c->sample_budget -= e;
     return false;
   }
@@ -173,9 +177,13 @@ SampleChoice sample_small(MCache* c, std::size_t elem) {
   const bool sampled = decide(c, rate, e);
   // The fast path may take n more slots if n * e stays below the budget:
   // then none of them, whatever the other classes' exposed slots, reaches
-  // the sampling point.
+  // the sampling point. At most half the budget, though: near the point
+  // classes that alternate would otherwise take the whole distance from
+  // each other at every refill, each time through withdraw_chunks; halves
+  // leave room for the others, and the distance is used up in a number of
+  // refills logarithmic in it.
   const std::int64_t b = c->sample_budget;
-  const std::int64_t n = b >= 1 ? std::min<std::int64_t>((b - 1) / e, 63) : 0;
+  const std::int64_t n = b >= 2 ? std::min<std::int64_t>((b / 2 - 1) / e, 63) : 0;
   // The chunk's load charges every slot it reserves, this one included,
   // which decide has already counted.
   c->sample_budget += e;
