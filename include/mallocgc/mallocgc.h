@@ -65,6 +65,7 @@ typedef struct mgc_stats {
   uint64_t heap_goal;            /* heap size at which the next cycle starts */
   uint64_t next_gc;              /* = heap_goal */
   uint64_t heap_live_after_mark; /* bytes the last mark found reachable */
+  uint64_t gc_roots_bytes;       /* bytes of root ranges the last mark scanned */
   uint64_t pause_total_ns;       /* all stop-the-world pauses, ever */
   uint64_t pause_ns[256];        /* last 256 pauses; latest at (num_gc + 255) % 256 */
   double gc_cpu_fraction;        /* collector CPU time / process CPU time */

@@ -302,7 +302,11 @@ struct Stats {
   std::uint64_t heap_goal = 0;             // heap size at which the next cycle starts
   std::uint64_t next_gc = 0;               // = heap_goal (Go's name)
   std::uint64_t heap_live_after_mark = 0;  // bytes the last mark found reachable
-  std::uint64_t pause_total_ns = 0;        // all pauses, ever
+  // Bytes of root ranges the last mark scanned: stacks, registers,
+  // thread-local and global data, explicit roots. The goal counts them:
+  // live + (live + roots) x GOGC/100 (Go's rule since 1.18).
+  std::uint64_t gc_roots_bytes = 0;
+  std::uint64_t pause_total_ns = 0;  // all pauses, ever
   // The last 256 pauses, ns, as a ring: the latest is at
   // [(num_gc + 255) % 256] (Go: PauseNs).
   std::array<std::uint64_t, 256> pause_ns{};

@@ -51,6 +51,7 @@ void mgc_stats(mgc_stats_t* out) {
   out->heap_goal = s.heap_goal;
   out->next_gc = s.next_gc;
   out->heap_live_after_mark = s.heap_live_after_mark;
+  out->gc_roots_bytes = s.gc_roots_bytes;
   out->pause_total_ns = s.pause_total_ns;
   for (int i = 0; i < 256; i++) out->pause_ns[i] = s.pause_ns[static_cast<std::size_t>(i)];
   out->gc_cpu_fraction = s.gc_cpu_fraction;

@@ -377,8 +377,10 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   g_marking.store(true, std::memory_order_relaxed);
   {
     TraceScope trace(TraceEv::kMarkRoots);
+    take_root_bytes();
     queue_roots(globals, self_sp);
   }
+  const std::uint64_t roots = take_root_bytes();
   std::uint64_t live = mark_drain();
   res->workers = mark_workers_used();
   if (debug_unmark_after_mark != 0) {
@@ -407,7 +409,7 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   trace_mark.a1 = static_cast<std::uint64_t>(res->workers);
   advance_sweep_gen();
   mheap().reset_live(live);
-  pacer_end_cycle(live);
+  pacer_end_cycle(live, roots);
 }
 
 // Spill the callee-saved registers into this frame, then run the cycle in
@@ -426,11 +428,12 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
 void print_trace(std::uint64_t n, const CycleResult& r) {
   const double mib = 1024.0 * 1024.0;
   std::fprintf(stderr,
-               "gc %llu @%.3fs: %.1f -> %.1f MiB live, %.1f MiB goal; pause %.3f ms (mark %.3f ms, %d threads)\n",
+               "gc %llu @%.3fs: %.1f -> %.1f MiB live, %.1f MiB roots, %.1f MiB goal; pause %.3f ms (mark %.3f ms, %d "
+               "threads)\n",
                static_cast<unsigned long long>(n), static_cast<double>(now_ns() - g_start_ns) / 1e9,
                static_cast<double>(r.heap_before) / mib, static_cast<double>(r.live) / mib,
-               static_cast<double>(pacer_goal()) / mib, static_cast<double>(r.pause_ns) / 1e6,
-               static_cast<double>(r.mark_ns) / 1e6, r.workers);
+               static_cast<double>(pacer_last_roots()) / mib, static_cast<double>(pacer_goal()) / mib,
+               static_cast<double>(r.pause_ns) / 1e6, static_cast<double>(r.mark_ns) / 1e6, r.workers);
 }
 
 // allocfreetrace's line for a cycle (Go: tracegc), with write(2): no stdio

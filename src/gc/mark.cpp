@@ -633,9 +633,20 @@ void mark_after_fork() {
   g_nhelpers = 0;
 }
 
+namespace {
+std::uint64_t g_root_bytes = 0;  // world stopped: the collecting thread only
+}  // namespace
+
+std::uint64_t take_root_bytes() {
+  const std::uint64_t n = g_root_bytes;
+  g_root_bytes = 0;
+  return n;
+}
+
 void mark_root(const RootRange& r) {
   const std::uintptr_t b = (r.begin + 7) & ~std::uintptr_t{7};
   if (r.end <= b) return;
+  g_root_bytes += r.end - b;
   main_worker().push({b, r.end & ~std::uintptr_t{7}, nullptr, b, r.kind});
 }
 

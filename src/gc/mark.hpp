@@ -81,6 +81,9 @@ void unlock_mark_procs();
 
 // World stopped. Queue a root range (split as needed) for the next drain.
 void mark_root(const RootRange& r);
+// Bytes of the root ranges queued since the last call (the pacer counts
+// them, as Go counts stacks and globals in the heap goal).
+std::uint64_t take_root_bytes();
 // Mark the object holding address p (if any) as a root: scanned at the
 // next drain. For finalizer resurrection.
 void mark_object_at(std::uintptr_t p, RootKind kind);

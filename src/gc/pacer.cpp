@@ -12,6 +12,7 @@ namespace {
 std::atomic<int> g_percent{100};
 std::atomic<std::int64_t> g_limit{kNoMemoryLimit};
 std::atomic<std::uint64_t> g_live{0};
+std::atomic<std::uint64_t> g_roots{0};
 std::atomic<int> g_fill_permille{0};
 std::atomic<std::uint64_t> g_min_goal{kHeapMinimum};
 // The highest goal GOGC's rule gave at the end of a cycle (the fill's cap).
@@ -29,7 +30,8 @@ std::atomic<std::uint64_t> g_limiter_deferrals{0};
 // GOGC's goal for a live heap (pct >= 0), without overflow for huge heaps.
 std::uint64_t gogc_goal(std::uint64_t live, int pct) {
   const auto p = static_cast<std::uint64_t>(pct);
-  return std::max(live + live / 100 * p + live % 100 * p / 100, g_min_goal.load(std::memory_order_relaxed));
+  const std::uint64_t scan = live + g_roots.load(std::memory_order_relaxed);
+  return std::max(live + scan / 100 * p + scan % 100 * p / 100, g_min_goal.load(std::memory_order_relaxed));
 }
 
 std::uint64_t compute_goal(std::uint64_t live) {
@@ -83,8 +85,9 @@ void pacer_set_min_goal(std::uint64_t bytes) {
 int pacer_gc_percent() { return g_percent.load(std::memory_order_relaxed); }
 std::int64_t pacer_memory_limit() { return g_limit.load(std::memory_order_relaxed); }
 
-void pacer_end_cycle(std::uint64_t live) {
+void pacer_end_cycle(std::uint64_t live, std::uint64_t roots) {
   g_live.store(live, std::memory_order_relaxed);
+  g_roots.store(roots, std::memory_order_relaxed);
   const int pct = g_percent.load(std::memory_order_relaxed);
   if (pct >= 0) {
     const std::uint64_t own = gogc_goal(live, pct);
@@ -138,5 +141,6 @@ void pacer_set_limiter(bool on, std::uint64_t capacity_ns) {
 
 std::uint64_t pacer_goal() { return g_heap_goal.load(std::memory_order_relaxed); }
 std::uint64_t pacer_last_live() { return g_live.load(std::memory_order_relaxed); }
+std::uint64_t pacer_last_roots() { return g_roots.load(std::memory_order_relaxed); }
 
 }  // namespace mgc::internal

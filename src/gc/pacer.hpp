@@ -1,7 +1,14 @@
 // The pacer (Go: mgcpacer.go, without the concurrent-mark parts): when the
 // next cycle starts.
 //
-//   goal = max(live after the last mark x (1 + GOGC/100), 4 MiB)
+//   goal = max(live + (live + roots) x GOGC/100, 4 MiB)
+//
+// live: what the last mark found; roots: the bytes of the root ranges it
+// scanned (stacks, registers, thread-local and global data, explicit
+// roots). Go counts stacks and globals so since 1.18: a mark's cost grows
+// with them as with the live heap, and a program whose roots dwarf its
+// heap (guile maps its compiled code's data and registers it as roots)
+// would otherwise collect far more often than its marks can pay for.
 //
 // GOGC < 0 ("off") makes the goal infinite. A soft memory limit (Go's
 // GOMEMLIMIT) lowers the goal to the limit minus the allocator's metadata,
@@ -41,9 +48,10 @@ std::int64_t pacer_set_memory_limit(std::int64_t);  // negative: no change; retu
 int pacer_gc_percent();
 std::int64_t pacer_memory_limit();
 
-// Recompute the goal after a mark that found live bytes (or after a
-// setting changed, with the last mark's figure).
-void pacer_end_cycle(std::uint64_t live);
+// Recompute the goal after a mark that found live bytes and scanned roots
+// bytes of roots (or after a setting changed, with the last mark's figures).
+void pacer_end_cycle(std::uint64_t live, std::uint64_t roots);
+std::uint64_t pacer_last_roots();
 std::uint64_t pacer_goal();
 std::uint64_t pacer_last_live();
 // A cycle the pacer asked for was declined (collection disabled): ask

@@ -74,6 +74,7 @@ Stats stats() {
   st.pause_total_ns = gs.pause_total_ns;
   std::copy(std::begin(gs.pause_ns), std::end(gs.pause_ns), st.pause_ns.begin());
   st.heap_live_after_mark = gs.last_live;
+  st.gc_roots_bytes = internal::pacer_last_roots();
   st.heap_goal = st.next_gc = internal::pacer_goal();
   st.gc_cpu_fraction = gs.cpu_fraction;
   st.gc_cpu_limited = internal::pacer_limiter_deferrals();

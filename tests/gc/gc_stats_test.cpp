@@ -104,9 +104,10 @@ TEST(GcStats, HeapLiveAfterMarkMeasuresTheLiveSet) {
 
 void expect_goal(const mgc::Stats& s, int gogc) {
   const double live = static_cast<double>(s.heap_live_after_mark);
-  const double expected = std::max(4.0 * kMiB, live * (100 + gogc) / 100.0);
-  SCOPED_TRACE(testing::Message() << "GOGC=" << gogc << " live=" << s.heap_live_after_mark << " expected goal ~"
-                                  << expected);
+  const double roots = static_cast<double>(s.gc_roots_bytes);
+  const double expected = std::max(4.0 * kMiB, live + (live + roots) * gogc / 100.0);
+  SCOPED_TRACE(testing::Message() << "GOGC=" << gogc << " live=" << s.heap_live_after_mark
+                                  << " roots=" << s.gc_roots_bytes << " expected goal ~" << expected);
   EXPECT_GE(static_cast<double>(s.heap_goal), expected * 0.9);
   EXPECT_LE(static_cast<double>(s.heap_goal), expected * 1.1 + 256 * 1024);
   EXPECT_EQ(s.next_gc, s.heap_goal);
@@ -128,6 +129,31 @@ TEST(GcStats, HeapGoalFollowsGogc) {
     expect_goal(mgc::stats(), percent);
   }
   drop_live_set();
+}
+
+// Roots count in the goal (Go's rule since 1.18): 32 MiB of explicit roots
+// raise it by 32 MiB x GOGC/100, and removing them lowers it again.
+TEST(GcStats, HeapGoalCountsTheRoots) {
+  GcPercentScope gogc(100);
+  collect_clean();
+  const mgc::Stats before = mgc::stats();
+  const std::size_t bytes = 32 * kMiB;
+  void* area = std::calloc(1, bytes);  // zeroed: nothing in it points anywhere
+  ASSERT_NE(area, nullptr);
+  mgc::add_roots(area, static_cast<char*>(area) + bytes);
+  collect_clean();
+  const mgc::Stats with = mgc::stats();
+  EXPECT_GE(with.gc_roots_bytes, before.gc_roots_bytes + bytes);
+  EXPECT_LT(with.gc_roots_bytes, before.gc_roots_bytes + bytes + 4 * kMiB);
+  expect_goal(with, 100);
+  EXPECT_GE(with.heap_goal, with.heap_live_after_mark + bytes) << "the roots did not raise the goal";
+  mgc::remove_roots(area, static_cast<char*>(area) + bytes);
+  collect_clean();
+  const mgc::Stats after = mgc::stats();
+  EXPECT_LT(after.gc_roots_bytes, before.gc_roots_bytes + 4 * kMiB);
+  expect_goal(after, 100);
+  EXPECT_LT(after.heap_goal, with.heap_goal - bytes / 2) << "the goal kept the removed roots";
+  std::free(area);
 }
 
 TEST(GcStats, SetGcPercentReturnsThePrevious) {
