@@ -183,6 +183,7 @@ std::size_t MHeap::sweep_large() {
   std::size_t bytes = 0;
   AllocCounters& swept = swept_counters();
   while (MSpan* s = dead.pop()) {
+    if (auto* hook = g_sweep_free_hook.load(std::memory_order_relaxed)) hook(s->base, s->large_size, s->kind);
     bytes += s->npages * kPageSize;
     swept.large_frees.fetch_add(1, std::memory_order_relaxed);
     swept.large_free_bytes.fetch_add(s->npages * kPageSize, std::memory_order_relaxed);

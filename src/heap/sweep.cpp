@@ -9,6 +9,7 @@
 namespace mgc::internal {
 
 constinit std::atomic<std::uint32_t> g_sweep_gen{2};
+constinit std::atomic<void (*)(std::uintptr_t, std::size_t, Kind)> g_sweep_free_hook{nullptr};
 
 namespace {
 constinit AllocCounters g_swept;
@@ -84,6 +85,9 @@ std::size_t sweep_small_span(MSpan* s) {
         zero_free_memory(reinterpret_cast<void*>(s->slot_address(i)), s->elem_size);
       }
     }
+    if (auto* hook = g_sweep_free_hook.load(std::memory_order_relaxed))
+      for (std::uint64_t d = dead; d != 0; d &= d - 1)
+        hook(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(d))), s->elem_size, s->kind);
     if constexpr (MALLOCGC_ASAN || MALLOCGC_VALGRIND) {
       // Reclaimed: a use of the object from now on is a report.
       for (std::uint64_t d = dead; d != 0; d &= d - 1)

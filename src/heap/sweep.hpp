@@ -37,6 +37,11 @@ AllocCounters& swept_counters();
 // procedure), those the procedure keeps.
 std::uint64_t disclaimed(MSpan* s, std::size_t w, std::uint64_t dead);
 
+// Called for every object (every tiny block) sweeping frees, when set
+// (allocfreetrace: prof/ sets it, the heap layer knows no more of it). May
+// run with the world stopped: no locks, no allocation.
+extern std::atomic<void (*)(std::uintptr_t obj, std::size_t size, Kind kind)> g_sweep_free_hook;
+
 // Sweep small span s, which the caller may write (see above): merge its
 // pending frees, free every allocated slot the mark did not reach, clear
 // the marks, stamp the current generation. A no-op on a span already

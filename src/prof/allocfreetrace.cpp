@@ -9,6 +9,8 @@
 #include <cstdio>
 
 #include "heap/mheap.hpp"
+#include "heap/sweep.hpp"
+#include "prof/sample.hpp"
 
 namespace mgc::internal {
 
@@ -85,6 +87,21 @@ void trace_alloc(const void* p, std::size_t size, Kind kind, const void* pc) {
   l.add("allocfreetrace: alloc %p size %zu kind %s\n", p, size, kind_name(kind));
   add_stack(l, pc);
   l.flush();
+}
+
+namespace {
+// The sweep's report: no stack. The tiny allocator's blocks are reported
+// as blocks (their objects went with them).
+void trace_sweep_free(std::uintptr_t obj, std::size_t size, Kind kind) {
+  Line l;
+  l.add("allocfreetrace: sweep %p size %zu kind %s\n", reinterpret_cast<void*>(obj), size, kind_name(kind));
+  l.flush();
+}
+}  // namespace
+
+void set_allocfreetrace(bool on) {
+  g_allocfreetrace.store(on, std::memory_order_relaxed);
+  g_sweep_free_hook.store(on ? trace_sweep_free : nullptr, std::memory_order_relaxed);
 }
 
 void trace_free(const void* p, const void* pc) {

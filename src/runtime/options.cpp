@@ -19,6 +19,7 @@
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
 #include "os/trace.hpp"
+#include "prof/allocfreetrace.hpp"
 #include "prof/sample.hpp"
 #include "runtime/collect.hpp"
 #include "runtime/heap_profile.hpp"
@@ -244,7 +245,7 @@ void ensure_options() {
     if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);
     set_profile_hooks({profile_lock, profile_unlock, profile_after_mark});
     g_memprofile_rate.store(g_options.memprofile_rate, std::memory_order_relaxed);
-    g_allocfreetrace.store(g_options.allocfreetrace, std::memory_order_relaxed);
+    set_allocfreetrace(g_options.allocfreetrace);
     if (g_options.heap_profile != nullptr) write_heap_profile_at_exit(g_options.heap_profile);
     set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark, g_options.allocfreetrace});
     if (g_options.trace_path != nullptr) start_trace_file(g_options.trace_path);

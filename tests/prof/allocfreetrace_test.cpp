@@ -1,7 +1,8 @@
 // MALLOCGC_DEBUG=allocfreetrace=1: a child (this executable, running the
 // Child test) allocates, frees and collects with it on; the parent checks
 // that every allocation, the free and the cycle were reported, with stacks
-// that name the allocating function.
+// that name the allocating function, and that what the child dropped was
+// reported by the sweep.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -30,6 +31,15 @@ TEST(AllocFreeTrace, Child) {
   std::printf("child: first %p freed %p\n", keep[0], keep[1]);
   std::fflush(stdout);
   mgc::free(keep[1]);
+  mgc::collect();
+  // Dropped now: the sweep of the next cycles reports them (tiny objects go
+  // with their blocks, which are reported as blocks: not checked here).
+  for (int i = 2; i < kObjects; i++) {
+    if (i % 4 != 0) std::printf("child: dropped %p\n", keep[i]);
+    keep[i] = nullptr;
+  }
+  std::fflush(stdout);
+  mgc::collect();
   mgc::collect();
 }
 
@@ -64,6 +74,17 @@ TEST(AllocFreeTrace, Lines) {
   EXPECT_NE(out.find(std::string("allocfreetrace: free ") + freed + " size 32"), std::string::npos)
       << out.substr(0, 4000);
   EXPECT_NE(out.find("size 40000 kind conservative"), std::string::npos);
+  // The sweep reports what the collector freed.
+  std::size_t dropped = 0, swept = 0;
+  for (pos = out.find("child: dropped "); pos != std::string::npos; pos = out.find("child: dropped ", pos + 1)) {
+    char addr[32] = {};
+    ASSERT_EQ(std::sscanf(out.c_str() + pos, "child: dropped %31s", addr), 1);
+    dropped++;
+    if (out.find(std::string("allocfreetrace: sweep ") + addr + " size ") != std::string::npos) swept++;
+  }
+  EXPECT_EQ(dropped, static_cast<std::size_t>(kObjects - 2) * 3 / 4 + 1) << out.substr(0, 4000);
+  // A conservative scan may keep a few (a stale register or stack slot).
+  EXPECT_GE(swept * 10, dropped * 9) << swept << " of " << dropped << " dropped objects were reported swept";
   EXPECT_NE(out.find("allocfreetrace: gc 1 start"), std::string::npos);
   EXPECT_NE(out.find("allocfreetrace: gc 1 end"), std::string::npos);
 }
