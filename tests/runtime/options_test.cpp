@@ -355,7 +355,8 @@ TEST_F(OptionsDeathTest, GcTracePrintsALinePerCycle) {
         std::_Exit(0);
       },
       testing::ExitedWithCode(0),
-      "gc 1 @[0-9.]+s: [0-9.]+ -> [0-9.]+ MiB live, [0-9.]+ MiB roots, [0-9.]+ MiB goal; pause [0-9.]+ ms \\(mark [0-9.]+ ms, [0-9]+ "
+      "gc 1 @[0-9.]+s: [0-9.]+ -> [0-9.]+ MiB live, [0-9.]+ MiB roots, [0-9.]+ MiB goal; pause [0-9.]+ ms \\(mark "
+      "[0-9.]+ ms, [0-9]+ "
       "threads\\)\ngc 2 @");
 }
 
