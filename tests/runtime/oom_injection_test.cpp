@@ -121,15 +121,22 @@ int workload() {
   std::_Exit(0);
 }
 
-int run_child(std::uint64_t nth, std::uint64_t count) {
+// Run fn (which ends the process) in a child: its exit code, 128 + the
+// signal that killed it, or -1 when fork failed.
+template <class F>
+int exit_code_of(F fn) {
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return -1;
-  if (pid == 0) child(nth, count);
+  if (pid == 0) fn();
   int status = 0;
   waitpid(pid, &status, 0);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
+}
+
+int run_child(std::uint64_t nth, std::uint64_t count) {
+  return exit_code_of([=] { child(nth, count); });
 }
 
 // How many requests the workload makes from a fresh child's state.
@@ -198,14 +205,8 @@ TEST(OomInjection, EveryRequestRefusedOnceOrForGood) {
 }
 
 TEST(OomInjection, ThreadsFirstAllocationsWhileTheOsRefuses) {
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) threads_while_refused();
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_FALSE(WIFSIGNALED(status)) << "signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "5: no allocation was refused; 6: none succeeded afterwards";
+  EXPECT_EQ(exit_code_of(threads_while_refused), 0)
+      << "5: no allocation was refused; 6: none succeeded afterwards; 128 + N: killed by signal N";
 }
 
 // Explicit registration while the OS refuses: ThreadScope throws
@@ -258,15 +259,8 @@ TEST(OomInjection, ThreadsFirstAllocationsWhileTheOsRefuses) {
 }
 
 TEST(OomInjection, ThreadScopeThrowsWhileTheOsRefusesAndRegistersAfter) {
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) scopes_while_refused();
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_FALSE(WIFSIGNALED(status)) << "signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0)
-      << "5: a registration was not refused; 6: none succeeded afterwards; 7: another exception";
+  EXPECT_EQ(exit_code_of(scopes_while_refused), 0) << "5: a registration was not refused; 6: none succeeded "
+                                                      "afterwards; 7: another exception; 128 + N: killed by signal N";
 }
 
 // The target, with the OS's own refusal: under an address-space
@@ -306,14 +300,8 @@ TEST(OomUnderAddressSpaceLimit, NullThenRecoveryAfterDropping) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "AddressSanitizer reserves terabytes of shadow: an address-space limit breaks it";
 #endif
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) exhaust_under_limit();
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "see exhaust_under_limit for the code";
+  EXPECT_EQ(exit_code_of(exhaust_under_limit), 0)
+      << "see exhaust_under_limit for the code; 128 + N: killed by signal N";
 }
 
 }  // namespace
