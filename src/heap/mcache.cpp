@@ -166,23 +166,28 @@ std::int64_t MCache::exposed_bytes() const {
 
 void MCache::withdraw_chunks() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
-    const std::uint64_t left = front.alloc[spc].alloc_cache;
-    if (left == 0) continue;
-    MSpan* s = spans[spc];
+    if (front.alloc[spc].alloc_cache == 0) continue;
     retire_chunk(spc);  // counts the slots handed out
-    const std::size_t w = front.alloc[spc].chunk_word;
-    // Merge first, while the chunk's unhanded slots are known (release_all).
-    if (s->pending.load(std::memory_order_relaxed) != 0) {
-      const std::size_t n = merge_pending(s, spc == kTinySpanClass ? current_tiny_block(s) : -1, left, w);
-      if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
-    }
-    s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
-    s->alloc_count -= static_cast<std::uint32_t>(popcount64(left));
-    sample_budget += static_cast<std::int64_t>(popcount64(left)) * s->elem_size;
-    front.alloc[spc].alloc_cache = 0;
-    chunk_avail[spc] = 0;          // nothing reserved is left uncounted
-    chunk_reserved[spc] &= ~left;  // nor handed out, for blacken_current_chunks
+    unreserve_chunk(spc, spc == kTinySpanClass ? current_tiny_block(spans[spc]) : -1);
   }
+}
+
+void MCache::unreserve_chunk(int spc, long tiny_block) {
+  MSpan* s = spans[spc];
+  const std::uint64_t left = front.alloc[spc].alloc_cache;
+  const std::size_t w = front.alloc[spc].chunk_word;
+  // Merge first, while the chunk's unhanded slots are still known: a
+  // pending free of one of them is a free of memory never allocated.
+  if (s->pending.load(std::memory_order_relaxed) != 0) {
+    const std::size_t n = merge_pending(s, tiny_block, left, w);
+    if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
+  }
+  s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
+  s->alloc_count -= static_cast<std::uint32_t>(popcount64(left));
+  sample_budget += static_cast<std::int64_t>(popcount64(left)) * s->elem_size;  // refund what was charged
+  front.alloc[spc].alloc_cache = 0;
+  chunk_avail[spc] = 0;          // nothing reserved is left uncounted
+  chunk_reserved[spc] &= ~left;  // nor handed out, for blacken_current_chunks
 }
 
 bool MCache::refill(int spc, std::uint32_t max_slots) {
@@ -245,21 +250,9 @@ void MCache::release_all() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
     MSpan* s = spans[spc];
     if (s == nullptr) continue;
-    // Merge first, while the chunk's unhanded slots are still known: a
-    // pending free of one of them is a free of memory never allocated.
-    const std::uint64_t left = front.alloc[spc].alloc_cache;
-    const std::size_t w = front.alloc[spc].chunk_word;
-    if (s->pending.load(std::memory_order_relaxed) != 0) {
-      const std::size_t n = merge_pending(s, -1, left, w);
-      if (spc == kTinySpanClass) bump(counters.tiny_block_frees, n);
-    }
-    // Unreserve the slots the chunk still holds.
-    s->alloc_bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed) & ~left, std::memory_order_relaxed);
-    s->alloc_count -= static_cast<std::uint32_t>(popcount64(left));
-    sample_budget += static_cast<std::int64_t>(popcount64(left)) * s->elem_size;  // refund what was charged
+    unreserve_chunk(spc, -1);  // the tiny block is dropped already
     front.alloc[spc] = AllocSlot{};
     spans[spc] = nullptr;
-    chunk_avail[spc] = 0;
     chunk_reserved[spc] = 0;
     if (needs_sweep(s)) trace.a0++;
     mcentral(spc).uncache_span(s);

@@ -140,6 +140,11 @@ struct MCache {
  private:
   bool next_chunk(int spc, MSpan* s, std::uint32_t max_slots);
   void retire_chunk(int spc);
+  // Give the current chunk's unhanded slots of spc back to its span, after
+  // merging the span's pending frees (tiny_block: the current tiny block
+  // there, or -1), and refund their bytes to sample_budget. The span stays
+  // cached with an empty chunk. After retire_chunk.
+  void unreserve_chunk(int spc, long tiny_block);
   void drop_tiny_block();
   void release_slot(MSpan* s, std::size_t i);
 };
