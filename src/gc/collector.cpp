@@ -277,7 +277,9 @@ void lock_world_state() {
   lock_threads();
   lock_roots();
   lock_specials();
-  for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).lock();
+  // Quiesced: no thread is halfway through an unlocked sweep when the
+  // world stops (its span would be half swept, on no list and in no cache).
+  for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).lock_quiesced();
   mheap().lock();
   if (g_profile_hooks.lock != nullptr) {
     g_profile_hooks.lock();

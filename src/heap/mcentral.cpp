@@ -1,6 +1,7 @@
 #include "heap/mcentral.hpp"
 
 #include <emmintrin.h>
+#include <sched.h>
 
 #include <bit>
 
@@ -198,7 +199,7 @@ MSpan* MCentral::cache_span(MCache* c, int spc) {
   SpanList empty;
   MSpan* found = nullptr;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::unique_lock<std::mutex> g(lock_);
     const std::size_t k = swept_index();
     while (found == nullptr) {
       MSpan* s = partial_[k].pop();
@@ -210,25 +211,35 @@ MSpan* MCentral::cache_span(MCache* c, int spc) {
         full_[k].push(s);  // its pending frees were tiny objects of live blocks
       }
     }
-    // Then spans the last cycle has not swept yet: sweeping one may well
-    // free slots, which is better than growing the heap. The spans swept
-    // here are one event of the trace.
-    TraceScope trace(TraceEv::kSweepAlloc);
-    trace.only_if_work();
-    for (int budget = kSweepBudget; found == nullptr && budget > 0; budget--) {
-      MSpan* s = partial_[1 - k].pop();
-      if (s == nullptr) s = full_[1 - k].pop();
-      if (s == nullptr) break;
-      trace.a0++;
-      sweep_small_span(s);
-      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
-      if (s->alloc_count < s->nelems) {
-        found = s;
-      } else {
+    if (found != nullptr) {
+      found->owner.store(c, std::memory_order_relaxed);
+    } else {
+      // Then spans the last cycle has not swept yet: sweeping one may well
+      // free slots, which is better than growing the heap. Each is swept
+      // with the lock released (see take_unswept), so that other threads
+      // of this class find the partial list meanwhile. The spans swept
+      // here are one event of the trace.
+      TraceScope trace(TraceEv::kSweepAlloc);
+      trace.only_if_work();
+      for (int budget = kSweepBudget; budget > 0; budget--) {
+        MSpan* s = take_unswept();
+        if (s == nullptr) break;
+        trace.a0++;
+        g.unlock();
+        sweep_taken(s);
+        const bool take = s->alloc_count < s->nelems;
+        // Owned before it stops counting as taken: a cycle or a fork
+        // that waits for this class's sweeps must find it somewhere.
+        if (take) s->owner.store(c, std::memory_order_relaxed);
+        g.lock();
+        sweeping_--;
+        if (take) {
+          found = s;
+          break;
+        }
         file_swept(s, &empty);
       }
     }
-    if (found != nullptr) found->owner.store(c, std::memory_order_relaxed);
   }
   free_spans(empty);
   if (found != nullptr) return found;
@@ -239,14 +250,51 @@ MSpan* MCentral::cache_span(MCache* c, int spc) {
   return s;
 }
 
+MSpan* MCentral::take_unswept() {
+  const std::size_t u = 1 - swept_index();
+  MSpan* s = partial_[u].pop();
+  if (s == nullptr) s = full_[u].pop();
+  if (s != nullptr) sweeping_++;
+  return s;
+}
+
+void MCentral::sweep_taken(MSpan* s) {
+  sweep_small_span(s);
+  // Still ours alone: a merge needs the owner or the lock only to keep out
+  // the other mergers, and those find spans on a list or in a cache.
+  if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+}
+
+void MCentral::lock_quiesced() {
+  lock_.lock();
+  // Each taken span is given back under the lock; while it is held no
+  // sweep of this class starts, so the count only falls to zero.
+  while (sweeping_ != 0) {
+    quiesce_waits_.fetch_add(1, std::memory_order_relaxed);
+    lock_.unlock();
+    sched_yield();
+    lock_.lock();
+  }
+}
+
 void MCentral::uncache_span(MSpan* s) {
   SpanList empty;
   {
-    std::lock_guard<std::mutex> g(lock_);
-    s->owner.store(nullptr, std::memory_order_relaxed);
-    // A span its owner held across a cycle is swept as it comes back.
-    sweep_small_span(s);
-    if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+    // A span its owner held across a cycle is swept as it comes back,
+    // counted as taken so that no cycle starts halfway through.
+    std::unique_lock<std::mutex> g(lock_);
+    const bool sweep = needs_sweep(s);
+    if (sweep) {
+      sweeping_++;
+      g.unlock();
+      s->owner.store(nullptr, std::memory_order_relaxed);
+      sweep_taken(s);
+      g.lock();
+      sweeping_--;
+    } else {
+      s->owner.store(nullptr, std::memory_order_relaxed);
+      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+    }
     file_swept(s, &empty);
   }
   free_spans(empty);
@@ -290,17 +338,17 @@ std::size_t MCentral::sweep_some(std::size_t max) {
   std::size_t n = 0;
   SpanList empty;
   {
-    std::lock_guard<std::mutex> g(lock_);
-    const std::size_t u = 1 - swept_index();
+    std::unique_lock<std::mutex> g(lock_);
     while (n < max) {
-      MSpan* s = partial_[u].pop();
-      if (s == nullptr) s = full_[u].pop();
+      MSpan* s = take_unswept();
       if (s == nullptr) {
         swept_through_.store(sweep_gen_now(), std::memory_order_relaxed);
         break;
       }
-      sweep_small_span(s);
-      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+      g.unlock();
+      sweep_taken(s);
+      g.lock();
+      sweeping_--;
       file_swept(s, &empty);
       n++;
     }

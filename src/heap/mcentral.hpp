@@ -8,6 +8,12 @@
 // generation as in Go: when the collector advances the generation, the
 // swept lists become the unswept ones without a span being touched (the
 // unswept ones are empty by then: every cycle first finishes the sweep).
+// A span is swept with the lock released: it is taken off its unswept
+// list (or out of its owner's cache) under the lock and counted in
+// sweeping_, swept by the taker alone, and filed or handed to a cache
+// under the lock again; lock_quiesced waits until no span of the class is
+// taken, so a cycle or a fork never stops a thread halfway through a
+// sweep, and finds every span on a list or in a cache (Go's sweepLocker).
 // A cache takes a span with cache_span and gives it back with
 // uncache_span; free() of an object in an unowned full span moves the span
 // to partial with notify_pending. Pending frees of an unowned span are
@@ -62,6 +68,12 @@ class MCentral {
   void sweep_unswept_locked();
   void lock() { lock_.lock(); }
   void unlock() { lock_.unlock(); }
+  // Lock, once no span of this class is taken for sweeping (released and
+  // taken again until then). For the collector and fork, which stop or
+  // drop threads and then need every span on a list or in a cache.
+  void lock_quiesced();
+  // Times lock_quiesced found a span taken and let go of the lock to wait.
+  std::uint64_t quiesce_waits() const { return quiesce_waits_.load(std::memory_order_relaxed); }
 
   // Expensive consistency check of both lists and their spans.
   void check();
@@ -74,7 +86,13 @@ class MCentral {
   std::uint64_t merged_slots() const { return merged_.load(std::memory_order_relaxed); }
 
  private:
-  void merge(MSpan* s);  // lock held, s unowned
+  void merge(MSpan* s);  // lock held, s unowned; or s taken
+  // Lock held: an unswept span off its list, counted in sweeping_, or
+  // nullptr. The taker sweeps it unlocked (sweep_taken), then, under the
+  // lock again, decrements sweeping_ and files or owns it.
+  MSpan* take_unswept();
+  // Sweep taken span s and merge its pending frees; no lock needed.
+  void sweep_taken(MSpan* s);
   static bool frees_in_flight(const MSpan* s);
   // Lock held: put swept, unowned s on the swept list it belongs to, or
   // onto *empty when it holds nothing (the caller frees those unlocked).
@@ -90,6 +108,8 @@ class MCentral {
   // (so that the centrals stay in zeroed storage).
   std::atomic<std::uint32_t> swept_through_{0};
   std::mutex lock_;
+  std::uint32_t sweeping_ = 0;  // spans taken for sweeping; under lock_
+  std::atomic<std::uint64_t> quiesce_waits_{0};
   SpanList partial_[2];
   SpanList full_[2];
 };

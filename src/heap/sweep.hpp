@@ -5,10 +5,12 @@
 // The collector advances the global generation by 2 at the end of each
 // mark, with the world stopped; every span whose sweep_gen differs from it
 // is then unswept. A span is swept by whoever has the right to write its
-// alloc_bits: its central list's lock holder while no cache owns it (when a
-// cache takes it, when the background sweeper passes, before the next
-// cycle), or its owner as it hands the span back after a cycle. A large
-// span is swept by the heap's sweep pass (MHeap::sweep_large).
+// alloc_bits: a thread that took it off its central list's unswept lists
+// (when a cache needs a span, when the background sweeper passes), its
+// owner as it hands the span back after a cycle (both without the central
+// lock, counted as taken: see mcentral.hpp), or the collector with the
+// world stopped. A large span is swept by the heap's sweep pass
+// (MHeap::sweep_large).
 //
 // Owns: the global generation and the counters of what sweeping freed.
 // Takes no lock; never touches a cache.

@@ -1,17 +1,23 @@
 // Tests for src/heap/mcentral: the partial and full lists of a span class,
-// merge_pending and tiny_block_reclaimable. The mcentral(spc) lists are
+// merge_pending, tiny_block_reclaimable, and sweeping without the lock. The mcentral(spc) lists are
 // process-wide: every test here uses span classes no other test uses.
 #include "heap/mcentral.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cstdint>
+#include <future>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "heap/mheap.hpp"
+#include "heap/sweep.hpp"
 #include "private_cache.hpp"
 
 namespace mgc::internal {
@@ -614,6 +620,169 @@ TEST(MCentralCheckDeathTest, DiesOnInconsistentLists) {
         mcentral(spc).check();
       },
       "span 0x[0-9a-f]+: alloc bit set beyond the last slot \\(word 0\\)");
+}
+
+// Sweeping without the central lock. A span is taken off its list under the
+// lock and swept unlocked; the sweep hook (allocfreetrace's) holds the
+// sweeping thread inside the sweep of a chosen span, so that the test can
+// act while that span is half swept.
+
+struct HeldSweep {
+  std::atomic<std::uintptr_t> span_base{0};
+  std::atomic<bool> entered{false};
+  std::atomic<bool> release{false};
+};
+HeldSweep g_held;
+
+void hold_in_sweep(std::uintptr_t obj, std::size_t, Kind) {
+  const std::uintptr_t base = g_held.span_base.load();
+  if (base == 0 || obj < base || obj >= base + kPageSize) return;
+  g_held.entered.store(true);
+  while (!g_held.release.load()) sched_yield();
+}
+
+// Wait up to 30 s for pred; false if it never held.
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    sched_yield();
+  }
+  return true;
+}
+
+class UnlockedSweep : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    g_held.span_base = 0;
+    g_held.entered = false;
+    g_held.release = false;
+    g_sweep_free_hook.store(hold_in_sweep);
+  }
+  void TearDown() override {
+    g_held.release = true;
+    g_sweep_free_hook.store(nullptr);
+  }
+  // A full span of spc whose marks keep every slot but slot 0, unswept
+  // from now on (a cycle's generation step, which the collector takes
+  // with the world stopped; nothing else runs here).
+  static MSpan* full_span_to_sweep(int spc, PrivateCache& c, bool give_back) {
+    MSpan* s = mcentral(spc).cache_span(c.get(), spc);
+    if (s == nullptr) return nullptr;
+    mark_all_allocated(s);
+    s->gc_bits[0].store(s->alloc_bits[0].load() & ~std::uint64_t{1});
+    if (give_back) mcentral(spc).uncache_span(s);
+    advance_sweep_gen();
+    return s;
+  }
+};
+
+TEST_F(UnlockedSweep, ACacheSweepingASpanLeavesTheListToOthersAndACycleWaitsForIt) {
+  const int spc = span_class(31, Kind::kNoscan);
+  PrivateCache c1, c2;
+  MSpan* s = full_span_to_sweep(spc, c1, true);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(needs_sweep(s));
+  g_held.span_base = s->base;
+  MSpan* got = nullptr;
+  std::thread a([&] { got = mcentral(spc).cache_span(c1.get(), spc); });
+  ASSERT_TRUE(eventually([] { return g_held.entered.load(); }));
+  // The sweep of s holds no lock: another cache of the class is served
+  // (a fresh span: s was the only one), and the lists pass their check.
+  auto other = std::async(std::launch::async, [&] { return mcentral(spc).cache_span(c2.get(), spc); });
+  const bool served = other.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  g_held.release = !served;  // a failure must not hang the test
+  ASSERT_TRUE(served) << "cache_span waited for another thread's sweep";
+  MSpan* fresh = other.get();
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_NE(fresh, s);
+  EXPECT_EQ(s->list, nullptr) << "a span being swept is on no list";
+  EXPECT_EQ(s->owner.load(), nullptr);
+  // A cycle (or fork) locks the class only once no sweep is halfway: it
+  // must let go and wait, then find s swept and owned by the sweeper.
+  const std::uint64_t waits = mcentral(spc).quiesce_waits();
+  bool swept_when_locked = false;
+  MCache* owner_when_locked = nullptr;
+  std::thread q([&] {
+    mcentral(spc).lock_quiesced();
+    swept_when_locked = !needs_sweep(s);
+    owner_when_locked = s->owner.load();
+    mcentral(spc).unlock();
+  });
+  const bool waited = eventually([&] { return mcentral(spc).quiesce_waits() > waits; });
+  g_held.release = true;
+  q.join();
+  a.join();
+  EXPECT_TRUE(waited) << "lock_quiesced did not wait for the sweep";
+  EXPECT_TRUE(swept_when_locked);
+  EXPECT_EQ(owner_when_locked, c1.get());
+  EXPECT_EQ(got, s);
+  EXPECT_EQ(s->alloc_count, s->nelems - 1) << "the sweep freed slot 0 alone";
+  EXPECT_FALSE(s->is_allocated(0));
+  mcentral(spc).check();
+}
+
+TEST_F(UnlockedSweep, AnOwnerSweepsTheSpanItGivesBackWithoutTheLock) {
+  const int spc = span_class(32, Kind::kConservative);
+  PrivateCache c1, c2;
+  MSpan* s = full_span_to_sweep(spc, c1, false);  // still c1's
+  ASSERT_NE(s, nullptr);
+  g_held.span_base = s->base;
+  std::thread a([&] { mcentral(spc).uncache_span(s); });
+  ASSERT_TRUE(eventually([] { return g_held.entered.load(); }));
+  auto other = std::async(std::launch::async, [&] { return mcentral(spc).cache_span(c2.get(), spc); });
+  const bool served = other.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  g_held.release = true;
+  a.join();
+  ASSERT_TRUE(served) << "cache_span waited for an owner's sweep";
+  EXPECT_NE(other.get(), s);
+  // Filed after its sweep: one free slot, so on the swept partial list.
+  EXPECT_FALSE(needs_sweep(s));
+  EXPECT_EQ(s->owner.load(), nullptr);
+  EXPECT_EQ(s->alloc_count, s->nelems - 1);
+  EXPECT_EQ(counts(spc), (Counts{1, 0}));
+  mcentral(spc).check();
+}
+
+TEST_F(UnlockedSweep, ThreadsSweepingOneClassAtOnceLoseNoSpan) {
+  // Many unswept spans of one class, swept by four threads through
+  // sweep_some and cache_span at once: every span ends swept, on a list
+  // or in a cache, with its one dead slot freed.
+  g_sweep_free_hook.store(nullptr);
+  const int spc = span_class(33, Kind::kNoscan);
+  PrivateCache c;
+  std::vector<MSpan*> spans;
+  for (int i = 0; i < 200; i++) {
+    MSpan* s = mcentral(spc).cache_span(c.get(), spc);
+    ASSERT_NE(s, nullptr);
+    mark_all_allocated(s);
+    s->gc_bits[0].store(s->alloc_bits[0].load() & ~std::uint64_t{1});
+    spans.push_back(s);
+  }
+  for (MSpan* s : spans) mcentral(spc).uncache_span(s);
+  advance_sweep_gen();
+  std::vector<PrivateCache> caches(2);
+  std::vector<MSpan*> taken(2, nullptr);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 2; t++) ts.emplace_back([&] { mcentral(spc).sweep_some(~std::size_t{0}); });
+  for (int t = 0; t < 2; t++) ts.emplace_back([&, t] { taken[t] = mcentral(spc).cache_span(caches[t].get(), spc); });
+  for (std::thread& t : ts) t.join();
+  std::size_t owned = 0;
+  for (MSpan* s : spans) {
+    EXPECT_FALSE(needs_sweep(s));
+    EXPECT_EQ(s->alloc_count, s->nelems - 1);
+    const MCache* o = s->owner.load();
+    if (o != nullptr) {
+      owned++;
+      EXPECT_TRUE(o == caches[0].get() || o == caches[1].get());
+    } else {
+      EXPECT_NE(s->list, nullptr);
+    }
+  }
+  EXPECT_EQ(owned, 2u);
+  EXPECT_EQ(counts(spc), (Counts{spans.size() - 2, 0}));
+  mcentral(spc).check();
 }
 
 }  // namespace
