@@ -42,6 +42,7 @@ void MCache::reset() {
     chunk_avail[spc] = 0;
     chunk_reserved[spc] = 0;
   }
+  for (std::uint64_t& w : chunk_classes) w = 0;
   flush_gen = sweep_gen();
   sample_budget = 0;
   sample_rate = 0;  // nothing exposed: the next sampling decision draws anew
@@ -99,6 +100,7 @@ bool MCache::next_chunk(int spc, MSpan* s, std::uint32_t max_slots) {
     front.alloc[spc].chunk_word = static_cast<std::uint16_t>(w);
     chunk_avail[spc] = n;
     chunk_reserved[spc] = avail;
+    chunk_classes[spc / 64] |= std::uint64_t{1} << (spc % 64);
     mheap().add_live(std::uint64_t{n} * s->elem_size);
     sample_budget -= static_cast<std::int64_t>(n) * s->elem_size;  // exposed: charged
     return true;
@@ -155,21 +157,34 @@ void MCache::release_slot(MSpan* s, std::size_t i) {
   s->clear_alloc_bit(w, s->alloc_bits[w].load(std::memory_order_relaxed), std::uint64_t{1} << (i % 64));
 }
 
-std::int64_t MCache::exposed_bytes() const {
-  std::int64_t x = 0;
-  for (int spc = 0; spc < kNumSpanClasses; spc++) {
-    const std::uint64_t a = front.alloc[spc].alloc_cache;
-    if (a != 0) x += static_cast<std::int64_t>(popcount64(a)) * static_cast<std::int64_t>(spans[spc]->elem_size);
+template <class Fn>
+void MCache::for_each_chunk_class(Fn fn) {
+  for (int k = 0; k < kChunkClassWords; k++) {
+    for (std::uint64_t m = chunk_classes[k]; m != 0; m &= m - 1) {
+      const int spc = k * 64 + std::countr_zero(m);
+      if (front.alloc[spc].alloc_cache == 0) {
+        chunk_classes[k] &= ~(std::uint64_t{1} << (spc % 64));
+      } else {
+        fn(spc);
+      }
+    }
   }
+}
+
+std::int64_t MCache::exposed_bytes() {
+  std::int64_t x = 0;
+  for_each_chunk_class([&](int spc) {
+    x += static_cast<std::int64_t>(popcount64(front.alloc[spc].alloc_cache)) *
+         static_cast<std::int64_t>(spans[spc]->elem_size);
+  });
   return x;
 }
 
 void MCache::withdraw_chunks() {
-  for (int spc = 0; spc < kNumSpanClasses; spc++) {
-    if (front.alloc[spc].alloc_cache == 0) continue;
+  for_each_chunk_class([&](int spc) {
     retire_chunk(spc);  // counts the slots handed out
     unreserve_chunk(spc, spc == kTinySpanClass ? current_tiny_block(spans[spc]) : -1);
-  }
+  });
 }
 
 void MCache::unreserve_chunk(int spc, long tiny_block) {

@@ -50,6 +50,12 @@ struct MCache {
   MSpan* spans[kNumSpanClasses];
   std::uint32_t chunk_avail[kNumSpanClasses];     // slots the chunk offered when loaded
   std::uint64_t chunk_reserved[kNumSpanClasses];  // which slots the chunk reserved
+  // Span classes whose alloc_cache may be non-empty: set by every chunk
+  // load, cleared when found empty. exposed_bytes and withdraw_chunks visit
+  // these alone (a thread uses a handful of the hundreds of classes; they
+  // run at every sampling point).
+  static constexpr int kChunkClassWords = (kNumSpanClasses + 63) / 64;
+  std::uint64_t chunk_classes[kChunkClassWords];
   // The sweep generation this cache last prepared for. While it differs
   // from the global one, a cycle has marked the heap since, and the cache's
   // spans still wait for their sweep (prepare_for_sweep).
@@ -81,9 +87,9 @@ struct MCache {
   bool refill(int spc, std::uint32_t max_slots = 64);
 
   // Bytes of the slots every alloc_cache still exposes to the fast path
-  // (charged to sample_budget, not yet allocated). A walk of every span
-  // class: for the slow path near a sampling point only.
-  std::int64_t exposed_bytes() const;
+  // (charged to sample_budget, not yet allocated): a walk of
+  // chunk_classes, for the slow path near a sampling point.
+  std::int64_t exposed_bytes();
 
   // Give every chunk's unhanded slots back to its span (the spans stay
   // cached; the next refill finds the slots again) and refund their bytes
@@ -140,6 +146,10 @@ struct MCache {
  private:
   bool next_chunk(int spc, MSpan* s, std::uint32_t max_slots);
   void retire_chunk(int spc);
+  // fn(spc) for each class in chunk_classes whose alloc_cache is not
+  // empty; the others leave the set.
+  template <class Fn>
+  void for_each_chunk_class(Fn fn);
   // Give the current chunk's unhanded slots of spc back to its span, after
   // merging the span's pending frees (tiny_block: the current tiny block
   // there, or -1), and refund their bytes to sample_budget. The span stays
