@@ -12,7 +12,10 @@
 //
 // A background thread, started at the end of the first cycle (as the
 // sweeper is) and woken at the end of every cycle, releases while retained
-// is above min(goal, limit). Against the goal it is paced to about
+// is above min(goal, limit); and an allocation that grows the heap by N
+// bytes releases up to N bytes of free pages while retained is above it
+// (Go's mheap.grow), so that free pages too scattered for a large object
+// do not stay resident beside the new ones. Against the goal it is paced to about
 // kScavengeCpuPercent of one CPU: after each batch it sleeps for the time
 // the batch took times (100 / percent - 1). Against the limit it does not
 // sleep: memory near the limit is what the limit is for. The 10% margin
@@ -40,6 +43,11 @@ inline constexpr int kScavengeCpuPercent = 2;
 // Whether cycles wake the background scavenger (MALLOCGC_SCAVENGE).
 void set_background_scavenge(bool on);
 bool background_scavenge();
+// Whether an allocation that grows the heap releases as much of the free
+// pages elsewhere while the heap retains more than the goal (Go's
+// mheap.grow; MALLOCGC_SCAVENGE, on by default, and on in the Boehm face,
+// whose heap changes size at such an allocation anyway).
+void set_growth_scavenge(bool on);
 
 // After a cycle, cycle lock held: start the background scavenger the first
 // time (or the first time after fork) and let it look at its goal again.

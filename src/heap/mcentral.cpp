@@ -377,6 +377,9 @@ std::size_t MCentral::unswept_count() {
 std::size_t reclaim_empty_spans() {
   TraceScope trace(TraceEv::kSweepReclaim);
   trace.only_if_work();
+  // Dead large objects first: their runs of pages are the likeliest to
+  // hold what the caller needs (a large object after another was dropped).
+  mheap().sweep_large_if_behind();
   std::size_t n = 0;
   for (int spc = 0; spc < kNumSpanClasses; spc++) n += g_central[spc].reclaim();
   trace.a0 = n;

@@ -117,7 +117,9 @@ class MCentral {
 // The central list of span class spc.
 MCentral& mcentral(int spc);
 
-// reclaim() over every span class: run before the heap grows.
+// reclaim() over every span class, after freeing the dead large objects
+// the sweep has not reached (MHeap::sweep_large_if_behind): run before the
+// heap grows. Returns small spans given back.
 std::size_t reclaim_empty_spans();
 
 // Merge s's pending frees into its alloc_bits. The caller is s's owner or

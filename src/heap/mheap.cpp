@@ -69,7 +69,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
   const std::size_t committed = pages_.committed_bytes();
   publish_counts();
   g.unlock();
-  if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
+  grew(committed_before, committed);
   return s;
 }
 
@@ -115,7 +115,7 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   const std::size_t committed = pages_.committed_bytes();
   publish_counts();
   g.unlock();
-  if (committed != committed_before && growth_hook_ != nullptr) growth_hook_(committed);
+  grew(committed_before, committed);
   return s;
 }
 
@@ -179,6 +179,7 @@ std::size_t MHeap::sweep_large() {
       }
       s = next;
     }
+    large_swept_gen_.store(gen, std::memory_order_relaxed);
   }
   std::size_t bytes = 0;
   AllocCounters& swept = swept_counters();
@@ -190,6 +191,11 @@ std::size_t MHeap::sweep_large() {
     free_span(s);
   }
   return bytes;
+}
+
+std::size_t MHeap::sweep_large_if_behind() {
+  if (large_swept_gen_.load(std::memory_order_relaxed) == sweep_gen()) return 0;
+  return sweep_large();
 }
 
 bool MHeap::has_free_pages(std::size_t npages) {
@@ -221,6 +227,12 @@ std::size_t MHeap::scavenge_one() {
   return b.unreleased * kPageSize;
 }
 
+void MHeap::grew(std::size_t committed_before, std::size_t committed) {
+  if (committed <= committed_before) return;
+  if (growth_hook_ != nullptr) growth_hook_(committed);
+  if (auto* fn = growth_scavenger_.load(std::memory_order_relaxed)) fn(committed - committed_before);
+}
+
 void MHeap::set_limit(std::size_t bytes) {
   std::lock_guard<std::mutex> g(lock_);
   pages_.set_limit(bytes);
@@ -232,6 +244,8 @@ bool MHeap::expand(std::size_t bytes) {
   const std::size_t committed = pages_.committed_bytes();
   publish_counts();
   g.unlock();
+  // Not the growth scavenger: the program asked for these pages to be
+  // there (GC_expand_hp), not for free ones to be traded for them.
   if (ok && growth_hook_ != nullptr) growth_hook_(committed);
   return ok;
 }

@@ -74,6 +74,12 @@ class MHeap {
   // Called (no lock held) after an allocation grew the committed heap,
   // with its new size. Set once, before allocation starts.
   void set_growth_hook(void (*hook)(std::size_t committed_bytes)) { growth_hook_ = hook; }
+  // Called (no lock held) after an allocation grew the committed heap, with
+  // the bytes it grew by: the scavenger's (gc/), which releases as much from
+  // elsewhere when the heap retains more than its goal (Go: mheap.grow).
+  void set_growth_scavenger(void (*fn)(std::size_t grown_bytes)) {
+    growth_scavenger_.store(fn, std::memory_order_relaxed);
+  }
   // The address range of every arena (empty: lo >= hi). No lock.
   void bounds(std::uintptr_t* lo, std::uintptr_t* hi) const { arenas_.bounds(lo, hi); }
   // Committed bytes (page_stats' figure) without the heap lock: the pacer
@@ -99,6 +105,11 @@ class MHeap {
   // freed (their pages return), marked ones have their mark cleared.
   // Returns bytes freed. Takes the heap lock.
   std::size_t sweep_large();
+  // sweep_large, unless it has run since the last mark (no large span can
+  // be unswept then: new ones are born swept). Before the heap grows: dead
+  // large objects the background sweeper has not reached yet hold pages
+  // an allocation could use (Go: mheap.reclaim).
+  std::size_t sweep_large_if_behind();
 
   // Bytes handed to caches and large objects since the last mark, plus
   // what that mark found live: the pacer's heap_live (Go: heapLive).
@@ -144,12 +155,18 @@ class MHeap {
   MSpan* free_records_ = nullptr;  // recycled span records, via next
   std::size_t inuse_pages_ = 0;
   SpanList large_;  // every large span not yet being freed
+  // The sweep generation of the last whole walk of large_ (written under
+  // lock_; read without it by sweep_large_if_behind).
+  std::atomic<std::uint32_t> large_swept_gen_{0};
   std::size_t root_spans_ = 0;
   std::atomic<std::uint64_t> live_{0};
   std::atomic<std::uint64_t> total_{0};
   std::atomic<std::size_t> committed_{0};  // pages_'s committed bytes, heap lock to write
   std::atomic<std::size_t> released_{0};   // pages_'s released bytes, heap lock to write
   void (*growth_hook_)(std::size_t) = nullptr;
+  std::atomic<void (*)(std::size_t)> growth_scavenger_{nullptr};
+  // After an allocation, no lock held: tell the hooks.
+  void grew(std::size_t committed_before, std::size_t committed);
 };
 
 template <class F>

@@ -46,6 +46,7 @@ constexpr EventInfo kEvents[] = {
     {"sweep: reclaim before growth", "gc,sweep", "spans", nullptr},
     {"scavenge", "gc,scavenge", "bytes", nullptr},
     {"scavenge: release_memory", "gc,scavenge", "bytes", nullptr},
+    {"scavenge: heap growth", "gc,scavenge", "bytes", nullptr},
     {"heap", "gc", "live", "goal"},
 };
 static_assert(sizeof kEvents / sizeof kEvents[0] == static_cast<std::size_t>(TraceEv::kCount));

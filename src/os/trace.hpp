@@ -55,6 +55,7 @@ enum class TraceEv : std::uint16_t {
   kSweepReclaim,     // empty spans reclaimed before the heap grows (args: spans)
   kScavenge,         // one batch of the background scavenger (args: bytes)
   kScavengeAll,      // release_memory()'s scavenge (args: bytes)
+  kScavengeGrowth,   // released by an allocation that grew the heap (args: bytes)
   kHeapCounter,      // counter: live heap after a mark and the next goal
   kCount
 };

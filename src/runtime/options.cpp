@@ -240,6 +240,7 @@ void ensure_options() {
     read_environment(&g_options);
     mheap().set_huge_pages(g_options.huge_pages);
     set_background_scavenge(g_options.scavenge);
+    set_growth_scavenge(g_options.scavenge);
     pacer_set_gc_percent(g_options.gogc);
     pacer_set_memory_limit(g_options.memory_limit);
     if (g_options.suspend_signal != 0) set_suspend_signal(g_options.suspend_signal);

@@ -176,6 +176,55 @@ TEST(Scavenge, MemoryLimitDrivesTheScavenger) {
   mgc::set_gc_percent(old_gc);
 }
 
+// Scattered free pages and a large object that fits in none of their
+// runs: the heap grows for it, and (Go's mheap.grow) the allocation
+// releases as much of the free pages while the heap retains more than the
+// goal; with growth scavenging off it releases nothing. The background
+// scavenger is off here, so every release is the allocation's.
+void** g_spans = nullptr;  // the kept objects (a global: scanned)
+
+[[gnu::noinline]] void build_scattered(std::size_t n) {
+  // 1 KiB objects, eight to a page-sized span, all kept while they are
+  // made; then the objects of every other run of eight are dropped, so
+  // that about half the spans die whole and their pages go back as runs of
+  // a page or two, between live spans.
+  g_spans = static_cast<void**>(mgc::alloc(n * sizeof(void*)));
+  ASSERT_NE(g_spans, nullptr);
+  for (std::size_t i = 0; i < n; i++) {
+    void* p = mgc::alloc_noscan(kSmall);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x5A, kSmall);
+    g_spans[i] = p;
+  }
+  for (std::size_t i = 0; i < n; i++)
+    if ((i / 8) % 2 != 0) g_spans[i] = nullptr;
+  gctest::scrub_stack_and_registers();
+}
+
+std::size_t released_by_growth(bool growth_scavenge) {
+  mgc::internal::set_background_scavenge(false);
+  mgc::internal::set_growth_scavenge(growth_scavenge);
+  build_scattered(64 * kMiB / kSmall);
+  const int old_gc = mgc::set_gc_percent(10);  // a goal near the live heap
+  gctest::collect_clean();                     // the dead spans' pages are free now, scattered
+  const std::size_t before = mgc::stats().heap_released;
+  EXPECT_GT(retained(), mgc::internal::scavenge_goal()) << "the test needs a heap retained beyond its goal";
+  void* big = mgc::alloc_noscan(32 * kMiB);
+  EXPECT_NE(big, nullptr);
+  const std::size_t after = mgc::stats().heap_released;
+  mgc::set_gc_percent(old_gc);
+  return after > before ? after - before : 0;
+}
+
+TEST(Scavenge, AnAllocationThatGrowsTheHeapReleasesFreePagesBeyondTheGoal) {
+  const std::size_t released = released_by_growth(true);
+  std::printf("released %zu MiB as the heap grew by 32 MiB\n", released / kMiB);  // for the record
+  EXPECT_GE(released, 16 * kMiB) << "released " << released / kMiB << " MiB as the heap grew by 32 MiB";
+  EXPECT_LE(released, 32 * kMiB + 2 * kMiB) << "no more than the heap grew by (and one 2 MiB batch)";
+}
+
+TEST(Scavenge, WithGrowthScavengingOffTheGrowingAllocationReleasesNothing) { EXPECT_EQ(released_by_growth(false), 0u); }
+
 // After fork the child has no scavenger thread; its first cycle starts one.
 TEST(Scavenge, ChildOfForkScavengesToo) {
 #if defined(__SANITIZE_ADDRESS__)

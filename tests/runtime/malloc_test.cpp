@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "heap/mheap.hpp"
 #include "heap/span.hpp"
+#include "heap/sweep.hpp"
 #include "mallocgc/mallocgc.hpp"
 
 namespace {
@@ -860,6 +861,37 @@ TEST(MallocType, OverflowingSizeThrowsBadAllocAsDocumented) {
   // overflows." A size no heap can hold is the overflow case.
   EXPECT_THROW(mgc::Type(SIZE_MAX, {}), std::bad_alloc);
   EXPECT_THROW(mgc::Type(std::size_t{1} << 50, {0}), std::bad_alloc);
+}
+
+}  // namespace
+
+namespace {
+
+// A large object dropped just before a cycle, and one of the same size
+// asked for right after it, before the background sweeper has freed the
+// first: the allocation sweeps the large objects itself rather than grow
+// the heap (binary data that is made, dropped and made again would
+// otherwise double the process's memory). The cycle here is the sweep
+// generation's step alone, with nothing marked: the test allocates nothing
+// it keeps, no background sweeper runs in this process, and the pacer is
+// off.
+TEST(LargeObjects, AnAllocationFreesDeadLargeObjectsBeforeTheHeapGrows) {
+  using mgc::internal::mheap;
+  constexpr std::size_t kSize = 64u << 20;
+  const int gogc = mgc::set_gc_percent(-1);  // no cycle of the pacer's in between
+  auto* first = static_cast<unsigned char*>(mgc::alloc_noscan(kSize));
+  ASSERT_NE(first, nullptr);
+  first[kSize - 1] = 1;
+  const std::uintptr_t first_addr = reinterpret_cast<std::uintptr_t>(first);
+  first = nullptr;
+  const std::size_t committed = mheap().committed_bytes();
+  mgc::internal::advance_sweep_gen();
+  void* second = mgc::alloc_noscan(kSize);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(mheap().committed_bytes(), committed) << "the heap grew while a dead 64 MiB object held the pages";
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(second), first_addr);
+  EXPECT_EQ(static_cast<unsigned char*>(second)[kSize - 1], 0) << "reused pages come zeroed";
+  mgc::set_gc_percent(gogc);
 }
 
 }  // namespace
