@@ -122,11 +122,11 @@ namespace {
 // hundreds of megabytes of small objects died: 1030 MiB peak RSS).
 void scavenge_after_growth(std::size_t grown) {
   if (!g_growth_enabled.load(std::memory_order_relaxed)) return;
-  std::uint64_t todo = std::min<std::uint64_t>(grown, excess(nullptr));
-  if (todo == 0) return;
+  const std::uint64_t want = std::min<std::uint64_t>(grown, excess(nullptr));
+  if (want == 0) return;
   TraceScope trace(TraceEv::kScavengeGrowth);
   std::uint64_t total = 0;
-  while (total < todo) {
+  while (total < want) {
     const std::size_t got = mheap().scavenge_one();
     if (got == 0) break;
     total += got;
