@@ -202,6 +202,9 @@ void** g_spans = nullptr;  // the kept objects (a global: scanned)
 }
 
 std::size_t released_by_growth(bool growth_scavenge) {
+  // The first use reads MALLOCGC_SCAVENGE, which sets both switches: it
+  // must come before the settings below.
+  EXPECT_NE(mgc::alloc_noscan(16), nullptr);
   mgc::internal::set_background_scavenge(false);
   mgc::internal::set_growth_scavenge(growth_scavenge);
   build_scattered(64 * kMiB / kSmall);
