@@ -358,6 +358,9 @@ std::size_t MCentral::sweep_some(std::size_t max) {
 }
 
 void MCentral::sweep_unswept_locked() {
+  // The world is stopped after lock_quiesced: a span still taken would be
+  // half swept by a stopped thread, on no list, and swept again here.
+  if (sweeping_ != 0) fatal("central list: %u span(s) taken for sweeping while the world is stopped", sweeping_);
   const std::size_t k = swept_index();
   for (SpanList* l : {&partial_[1 - k], &full_[1 - k]}) {
     while (MSpan* s = l->pop()) {

@@ -723,6 +723,26 @@ TEST_F(UnlockedSweep, ACacheSweepingASpanLeavesTheListToOthersAndACycleWaitsForI
   mcentral(spc).check();
 }
 
+TEST_F(UnlockedSweep, AStoppedWorldWithASpanTakenDies) {
+  // The collector's sweep of what is left, with the lock taken the plain
+  // way (not quiesced) while a thread is inside a sweep: the invariant
+  // lock_quiesced keeps is checked there.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const int spc = span_class(34, Kind::kNoscan);
+  EXPECT_DEATH(
+      {
+        PrivateCache c1;
+        MSpan* s = full_span_to_sweep(spc, c1, true);
+        g_held.span_base = s->base;
+        std::thread a([&] { mcentral(spc).cache_span(c1.get(), spc); });
+        a.detach();
+        if (!eventually([] { return g_held.entered.load(); })) std::abort();
+        mcentral(spc).lock();
+        mcentral(spc).sweep_unswept_locked();
+      },
+      "central list: 1 span\\(s\\) taken for sweeping while the world is stopped");
+}
+
 TEST_F(UnlockedSweep, AnOwnerSweepsTheSpanItGivesBackWithoutTheLock) {
   const int spc = span_class(32, Kind::kConservative);
   PrivateCache c1, c2;
