@@ -222,7 +222,9 @@ void remove_roots(void* begin, void* end);
 // grow (C: mgc_set_finalizer returns 0 then, else 1).
 void set_finalizer(void* obj, void (*fn)(void* obj, void* data), void* data);
 
-// Block until every finalizer queued before the call has returned.
+// Block until every finalizer queued before the call has returned. When
+// the finalizer thread cannot run (no memory for its record, no thread to
+// be had), the calling thread runs them.
 void wait_for_finalizers();
 
 // Register the calling thread for as long as the scope lives: its stack,

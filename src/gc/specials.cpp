@@ -4,6 +4,7 @@
 #include <deque>
 #include <mutex>
 #include <new>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -91,6 +92,10 @@ std::uint64_t g_done_total = 0;
 // Whether the finalizer thread runs (false again in the child of fork(),
 // which has none). Specials lock to change.
 bool g_thread_started = false;
+// Whether the finalizer thread is running or about to (set as it is
+// started; cleared, under the queue lock, when it could not register for
+// want of memory): what wait_for_finalizers waits on besides completions.
+std::atomic<bool> g_thread_up{false};
 FinalizerPolicy g_policy = FinalizerPolicy::kThread;
 
 __thread bool tls_running_finalizers __attribute__((tls_model("initial-exec")));
@@ -130,13 +135,33 @@ void finalizer_thread();
 // Specials lock held.
 void start_finalizer_thread_locked() {
   if (g_thread_started) return;
+  g_thread_up.store(true, std::memory_order_relaxed);
+  try {
+    std::thread(finalizer_thread).detach();
+  } catch (const std::system_error&) {  // no thread to be had: as below
+    std::lock_guard<std::mutex> g(g_queue_lock);
+    g_thread_up.store(false, std::memory_order_relaxed);
+    done_cv().notify_all();
+    return;
+  }
+  // Set after the thread exists; it cannot clear it before we let go of
+  // the specials lock.
   g_thread_started = true;
-  std::thread(finalizer_thread).detach();
 }
 
 void finalizer_thread() {
   // The object sits on this stack during the call.
-  if (register_thread() == nullptr) fatal("out of memory registering the finalizer thread");
+  if (register_thread() == nullptr) {
+    // No memory for its record. Nothing is lost: the queued finalizers
+    // wait for the next start (the next cycle that queues some, the next
+    // set_finalizer), and wait_for_finalizers runs them in its caller.
+    std::lock_guard<std::mutex> s(g_specials_lock);
+    g_thread_started = false;
+    std::lock_guard<std::mutex> q(g_queue_lock);
+    g_thread_up.store(false, std::memory_order_relaxed);
+    done_cv().notify_all();
+    return;
+  }
   for (;;) {
     clear_vector_registers();
     run_one_finalizer();
@@ -292,9 +317,24 @@ bool set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, 
 }
 
 void wait_for_finalizers() {
-  std::unique_lock<std::mutex> g(g_queue_lock);
-  const std::uint64_t target = g_queued_total;
-  done_cv().wait(g, [target] { return g_done_total >= target; });
+  for (;;) {
+    bool own_thread;
+    {
+      std::lock_guard<std::mutex> s(g_specials_lock);
+      own_thread = g_policy == FinalizerPolicy::kThread;
+      if (own_thread) start_finalizer_thread_locked();  // again, if it could not start before
+    }
+    {
+      std::unique_lock<std::mutex> g(g_queue_lock);
+      const std::uint64_t target = g_queued_total;
+      done_cv().wait(
+          g, [&] { return g_done_total >= target || (own_thread && !g_thread_up.load(std::memory_order_relaxed)); });
+      if (g_done_total >= target) return;
+    }
+    // The finalizer thread could not start (no memory for its record, or
+    // no thread): the caller runs what is queued.
+    run_queued_finalizers();
+  }
 }
 
 std::size_t run_queued_finalizers() {
@@ -451,6 +491,7 @@ void specials_after_fork() {
   ::new (&queue_cv()) std::condition_variable();
   ::new (&done_cv()) std::condition_variable();
   g_thread_started = false;
+  g_thread_up.store(false, std::memory_order_relaxed);
   g_done_total = g_queued_total - queue().size();
   if (!queue().empty() && g_policy == FinalizerPolicy::kThread) start_finalizer_thread_locked();
 }

@@ -263,6 +263,66 @@ TEST(OomInjection, ThreadScopeThrowsWhileTheOsRefusesAndRegistersAfter) {
                                                       "afterwards; 7: another exception; 128 + N: killed by signal N";
 }
 
+// The finalizer thread without memory for its thread record: it gives up
+// instead of aborting, the queued finalizers are not lost (wait_for_finalizers
+// runs them in its caller), and once memory is back the thread starts again
+// and runs the next ones.
+std::atomic<int> g_finalized{0};
+std::atomic<pid_t> g_finalized_on{0};
+void count_finalized(void*, void*) {
+  g_finalized++;
+  g_finalized_on = gettid();
+}
+
+constexpr int kFinalized = 100;
+
+// Objects made while memory is there (their spans need metadata).
+[[gnu::noinline]] void make_objects(void** out) {
+  for (int i = 0; i < kFinalized; i++) out[i] = mgc::alloc(64);
+}
+
+// Give each a finalizer and forget it.
+[[gnu::noinline]] void finalize_and_drop(void* volatile* objs) {
+  for (int i = 0; i < kFinalized; i++) {
+    mgc::set_finalizer(objs[i], count_finalized, nullptr);
+    objs[i] = nullptr;
+  }
+}
+
+[[noreturn]] void finalizers_while_refused() {
+  void* volatile objs[kFinalized];
+  make_objects(const_cast<void**>(objs));
+  for (void* p : objs)
+    if (p == nullptr) std::_Exit(8);
+  os::inject_failures(os::memory_requests() + 1, ~std::uint64_t{0} / 2);
+  for (std::size_t size = mgc::internal::kMaxMetaBlock; size >= 16; size /= 2)
+    while (mgc::internal::meta_alloc(size) != nullptr) {
+    }
+  // The first finalizer starts the thread, which finds no memory for its
+  // record.
+  finalize_and_drop(objs);
+  mgc::collect();
+  mgc::wait_for_finalizers();
+  const int first = g_finalized.load();
+  if (first < kFinalized * 9 / 10) std::_Exit(5);  // a stale copy or two may keep some
+  if (g_finalized_on.load() != gettid()) std::_Exit(6);
+  os::inject_failures(0, 0);
+  make_objects(const_cast<void**>(objs));
+  finalize_and_drop(objs);
+  mgc::collect();
+  mgc::wait_for_finalizers();
+  if (g_finalized.load() < first + kFinalized * 9 / 10) std::_Exit(7);
+  if (g_finalized_on.load() == gettid()) std::_Exit(9);  // the thread runs them again
+  std::_Exit(0);
+}
+
+TEST(OomInjection, FinalizerThreadWithoutMemoryGivesUpAndNoFinalizerIsLost) {
+  EXPECT_EQ(exit_code_of(finalizers_while_refused), 0)
+      << "5: the finalizers queued while memory was refused did not run; 6: not in the waiting thread; 7: those "
+         "queued after did not run; 8: no object to start with; 9: not on the finalizer thread; 128 + N: killed "
+         "by signal N";
+}
+
 // The target, with the OS's own refusal: under an address-space
 // limit of 4 GiB a program that holds what it allocates gets nullptr (never
 // an abort), and after it drops everything (no free: the collector must
