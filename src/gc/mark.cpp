@@ -351,6 +351,7 @@ void Worker::drain_loop() {
 // without locks: the world is stopped, and spans only change under locks
 // the collector holds.
 inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
+  v = collector_defined_word(v);
   MSpan* s;
   if (v - last_base_ < last_bytes_) {
     // Neighbours in memory are often neighbours in the graph (a structure

@@ -35,6 +35,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "mallocgc/internal/cache_front.hpp"
@@ -114,6 +115,19 @@ inline void zero_free_memory(void* p, std::size_t n) {
 // reads of stacks below their pointers, of free slots and of words never
 // written are not the program's errors. Under valgrind, memcheck's error
 // reporting is off for this thread in between; elsewhere nothing.
+// A word the collector read conservatively, made defined for memcheck
+// (valgrind builds): a stack slot or free slot may hold uninitialised bits,
+// and a mark bit computed from them would carry the undefinedness into the
+// sweep, which then branches on it ("Conditional jump ... depends on
+// uninitialised value(s)" in sweep_small_span, created by a stack
+// allocation). Only the copy is made defined, never the memory read.
+inline std::uintptr_t collector_defined_word(std::uintptr_t v) {
+#if MALLOCGC_VALGRIND
+  VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
+#endif
+  return v;
+}
+
 inline void collector_reads_begin() {
 #if MALLOCGC_VALGRIND
   VALGRIND_DISABLE_ERROR_REPORTING;
