@@ -114,6 +114,19 @@ std::uint64_t scavenge_goal(bool* by_limit) {
 
 namespace {
 
+// Release free pages, batch by batch, until want bytes or none is left;
+// counted in the total. Returns bytes released.
+std::uint64_t release_up_to(std::uint64_t want) {
+  std::uint64_t total = 0;
+  while (total < want) {
+    const std::size_t got = mheap().scavenge_one();
+    if (got == 0) break;
+    total += got;
+  }
+  g_scavenged.fetch_add(total, std::memory_order_relaxed);
+  return total;
+}
+
 // The heap grew by grown bytes: release as much of its free pages (up to
 // what it retains beyond the goal) in the allocating thread, as Go's
 // mheap.grow does. A heap whose free pages are too scattered for a large
@@ -125,14 +138,7 @@ void scavenge_after_growth(std::size_t grown) {
   const std::uint64_t want = std::min<std::uint64_t>(grown, excess(nullptr));
   if (want == 0) return;
   TraceScope trace(TraceEv::kScavengeGrowth);
-  std::uint64_t total = 0;
-  while (total < want) {
-    const std::size_t got = mheap().scavenge_one();
-    if (got == 0) break;
-    total += got;
-  }
-  g_scavenged.fetch_add(total, std::memory_order_relaxed);
-  trace.a0 = total;
+  trace.a0 = release_up_to(want);
 }
 
 }  // namespace
@@ -152,11 +158,8 @@ void wake_scavenger() {
 
 std::size_t scavenge_all() {
   TraceScope trace(TraceEv::kScavengeAll);
-  std::size_t total = 0;
-  while (const std::size_t got = mheap().scavenge_one()) total += got;
-  g_scavenged.fetch_add(total, std::memory_order_relaxed);
-  trace.a0 = total;
-  return total;
+  trace.a0 = release_up_to(UINT64_MAX);
+  return trace.a0;
 }
 
 std::uint64_t scavenged_total() { return g_scavenged.load(std::memory_order_relaxed); }

@@ -89,13 +89,12 @@ std::deque<Queued>& queue() {
 }
 std::uint64_t g_queued_total = 0;
 std::uint64_t g_done_total = 0;
-// Whether the finalizer thread runs (false again in the child of fork(),
-// which has none). Specials lock to change.
-bool g_thread_started = false;
-// Whether the finalizer thread is running or about to (set as it is
-// started; cleared, under the queue lock, when it could not register for
-// want of memory): what wait_for_finalizers waits on besides completions.
-std::atomic<bool> g_thread_up{false};
+// Whether the finalizer thread runs or is starting: set as it is started,
+// cleared when it could not start (no thread, or no memory for its record)
+// and in the child of fork(), which has none. Written under the specials
+// lock, and under the queue lock too when cleared, since
+// wait_for_finalizers waits on it.
+std::atomic<bool> g_thread_started{false};
 FinalizerPolicy g_policy = FinalizerPolicy::kThread;
 
 __thread bool tls_running_finalizers __attribute__((tls_model("initial-exec")));
@@ -132,34 +131,34 @@ Queued pop_locked() {
 
 void finalizer_thread();
 
+// Specials lock held: the finalizer thread could not start. Nothing is
+// lost: the queued finalizers wait for the next start (the next cycle that
+// queues some, the next set_finalizer), and wait_for_finalizers, woken
+// here, runs them in its caller.
+void finalizer_thread_failed_locked() {
+  std::lock_guard<std::mutex> q(g_queue_lock);
+  g_thread_started.store(false, std::memory_order_relaxed);
+  done_cv().notify_all();
+}
+
 // Specials lock held.
 void start_finalizer_thread_locked() {
-  if (g_thread_started) return;
-  g_thread_up.store(true, std::memory_order_relaxed);
+  if (g_thread_started.load(std::memory_order_relaxed)) return;
+  // Set first: a thread that fails at once clears it only after we let go
+  // of the specials lock.
+  g_thread_started.store(true, std::memory_order_relaxed);
   try {
     std::thread(finalizer_thread).detach();
-  } catch (const std::system_error&) {  // no thread to be had: as below
-    std::lock_guard<std::mutex> g(g_queue_lock);
-    g_thread_up.store(false, std::memory_order_relaxed);
-    done_cv().notify_all();
-    return;
+  } catch (const std::system_error&) {
+    finalizer_thread_failed_locked();
   }
-  // Set after the thread exists; it cannot clear it before we let go of
-  // the specials lock.
-  g_thread_started = true;
 }
 
 void finalizer_thread() {
   // The object sits on this stack during the call.
-  if (register_thread() == nullptr) {
-    // No memory for its record. Nothing is lost: the queued finalizers
-    // wait for the next start (the next cycle that queues some, the next
-    // set_finalizer), and wait_for_finalizers runs them in its caller.
+  if (register_thread() == nullptr) {  // no memory for its record
     std::lock_guard<std::mutex> s(g_specials_lock);
-    g_thread_started = false;
-    std::lock_guard<std::mutex> q(g_queue_lock);
-    g_thread_up.store(false, std::memory_order_relaxed);
-    done_cv().notify_all();
+    finalizer_thread_failed_locked();
     return;
   }
   for (;;) {
@@ -327,8 +326,9 @@ void wait_for_finalizers() {
     {
       std::unique_lock<std::mutex> g(g_queue_lock);
       const std::uint64_t target = g_queued_total;
-      done_cv().wait(
-          g, [&] { return g_done_total >= target || (own_thread && !g_thread_up.load(std::memory_order_relaxed)); });
+      done_cv().wait(g, [&] {
+        return g_done_total >= target || (own_thread && !g_thread_started.load(std::memory_order_relaxed));
+      });
       if (g_done_total >= target) return;
     }
     // The finalizer thread could not start (no memory for its record, or
@@ -490,8 +490,7 @@ void specials_after_fork() {
   // parent's thread was running is the parent's: counted done here.
   ::new (&queue_cv()) std::condition_variable();
   ::new (&done_cv()) std::condition_variable();
-  g_thread_started = false;
-  g_thread_up.store(false, std::memory_order_relaxed);
+  g_thread_started.store(false, std::memory_order_relaxed);
   g_done_total = g_queued_total - queue().size();
   if (!queue().empty() && g_policy == FinalizerPolicy::kThread) start_finalizer_thread_locked();
 }

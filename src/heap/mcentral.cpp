@@ -225,15 +225,7 @@ MSpan* MCentral::cache_span(MCache* c, int spc) {
         MSpan* s = take_unswept();
         if (s == nullptr) break;
         trace.a0++;
-        g.unlock();
-        sweep_taken(s);
-        const bool take = s->alloc_count < s->nelems;
-        // Owned before it stops counting as taken: a cycle or a fork
-        // that waits for this class's sweeps must find it somewhere.
-        if (take) s->owner.store(c, std::memory_order_relaxed);
-        g.lock();
-        sweeping_--;
-        if (take) {
+        if (sweep_taken(g, s, c)) {
           found = s;
           break;
         }
@@ -258,11 +250,19 @@ MSpan* MCentral::take_unswept() {
   return s;
 }
 
-void MCentral::sweep_taken(MSpan* s) {
+bool MCentral::sweep_taken(std::unique_lock<std::mutex>& g, MSpan* s, MCache* c) {
+  g.unlock();
   sweep_small_span(s);
   // Still ours alone: a merge needs the owner or the lock only to keep out
   // the other mergers, and those find spans on a list or in a cache.
   if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+  // Owned before it stops counting as taken: a cycle or a fork that waits
+  // for this class's sweeps must find it somewhere.
+  const bool owned = c != nullptr && s->alloc_count < s->nelems;
+  if (owned) s->owner.store(c, std::memory_order_relaxed);
+  g.lock();
+  sweeping_--;
+  return owned;
 }
 
 void MCentral::lock_quiesced() {
@@ -283,17 +283,12 @@ void MCentral::uncache_span(MSpan* s) {
     // A span its owner held across a cycle is swept as it comes back,
     // counted as taken so that no cycle starts halfway through.
     std::unique_lock<std::mutex> g(lock_);
-    const bool sweep = needs_sweep(s);
-    if (sweep) {
+    s->owner.store(nullptr, std::memory_order_relaxed);
+    if (needs_sweep(s)) {
       sweeping_++;
-      g.unlock();
-      s->owner.store(nullptr, std::memory_order_relaxed);
-      sweep_taken(s);
-      g.lock();
-      sweeping_--;
-    } else {
-      s->owner.store(nullptr, std::memory_order_relaxed);
-      if (s->pending.load(std::memory_order_relaxed) != 0) merge(s);
+      sweep_taken(g, s, nullptr);
+    } else if (s->pending.load(std::memory_order_relaxed) != 0) {
+      merge(s);
     }
     file_swept(s, &empty);
   }
@@ -345,10 +340,7 @@ std::size_t MCentral::sweep_some(std::size_t max) {
         swept_through_.store(sweep_gen_now(), std::memory_order_relaxed);
         break;
       }
-      g.unlock();
-      sweep_taken(s);
-      g.lock();
-      sweeping_--;
+      sweep_taken(g, s, nullptr);
       file_swept(s, &empty);
       n++;
     }

@@ -88,11 +88,13 @@ class MCentral {
  private:
   void merge(MSpan* s);  // lock held, s unowned; or s taken
   // Lock held: an unswept span off its list, counted in sweeping_, or
-  // nullptr. The taker sweeps it unlocked (sweep_taken), then, under the
-  // lock again, decrements sweeping_ and files or owns it.
+  // nullptr. The taker sweeps it with sweep_taken, then files it.
   MSpan* take_unswept();
-  // Sweep taken span s and merge its pending frees; no lock needed.
-  void sweep_taken(MSpan* s);
+  // Lock held through g, s counted in sweeping_ (taken): sweep s and merge
+  // its pending frees with the lock released; with a free slot and c not
+  // null, s becomes c's (true). Returns with the lock held again and s no
+  // longer counted; unless it went to c, the caller files it.
+  bool sweep_taken(std::unique_lock<std::mutex>& g, MSpan* s, MCache* c);
   static bool frees_in_flight(const MSpan* s);
   // Lock held: put swept, unowned s on the swept list it belongs to, or
   // onto *empty when it holds nothing (the caller frees those unlocked).
