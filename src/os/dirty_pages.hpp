@@ -1,0 +1,54 @@
+// Written-page tracking for the mostly-concurrent mark (Linux): which pages
+// of the heap the program wrote since the last look, without a compiler
+// barrier.
+//
+// Mechanism: userfaultfd write-protection in asynchronous mode
+// (UFFD_FEATURE_WP_ASYNC, Linux 6.7+). A write to a protected page is
+// resolved by the kernel itself, which lifts the protection and so records
+// the write; PAGEMAP_SCAN reports the unprotected ("written") pages of a
+// range and protects them again in the same call. Pages never populated,
+// or released with MADV_DONTNEED, read as written (at worst a page more to
+// look at). The file descriptor is opened with UFFD_USER_MODE_ONLY, which
+// unprivileged processes may use when vm.unprivileged_userfaultfd is 0.
+// Soft-dirty bits are not used: on this project's kernels clearing them
+// does not work. Where neither is available (older kernels, valgrind,
+// seccomp) start() says so and the collector stops the world instead.
+//
+// Owns: the userfaultfd and /proc/self/pagemap descriptors. Never reads or
+// writes the tracked memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mgc::internal::os {
+
+// Probe and open the tracker (once per process: a fork child, which does
+// not inherit registrations, opens its own). false when the kernel lacks
+// it; the reason is in dirty_tracking_error().
+bool dirty_tracking_start();
+bool dirty_tracking_on();
+// Changes each time a tracker is opened (a fork child's is new): ranges
+// tracked under another generation must be tracked again.
+unsigned dirty_tracking_generation();
+const char* dirty_tracking_name();   // "userfaultfd" or "none"
+const char* dirty_tracking_error();  // why start() failed, or ""
+
+// Track writes to [p, p + size) (page-aligned; any protection, reserved
+// address space included). false on failure (see dirty_collect).
+bool dirty_track(std::uintptr_t p, std::size_t size);
+
+// The runs of pages in [begin, end) written since the last collect (or
+// since they were tracked), each passed to fn(ctx, run_begin, run_end);
+// they are protected again before fn sees them, so a write during or after
+// the call is reported by the next one. Returns the bytes reported, or -1
+// when the kernel refused (the caller must then treat the whole range as
+// written). A refusal here or in dirty_track turns tracking off for the
+// rest of the process: dirty_tracking_on() then says false.
+using DirtyRunFn = void (*)(void* ctx, std::uintptr_t begin, std::uintptr_t end);
+std::int64_t dirty_collect(std::uintptr_t begin, std::uintptr_t end, DirtyRunFn fn, void* ctx);
+
+// Tests: forget the tracker of this process as if it had never started.
+void dirty_tracking_reset_for_test();
+
+}  // namespace mgc::internal::os
