@@ -279,11 +279,16 @@ void MCache::blacken_current_chunks() {
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
     MSpan* s = spans[spc];
     if (s == nullptr || !needs_sweep(s)) continue;
+    // Under the class's lock, which a cycle takes before it stops the
+    // world: the first stop of a mostly-concurrent cycle clears this
+    // span's marks and declares it swept, and blackening after that (with
+    // the mark running, objects it would never scan) must not happen. So
+    // the check is made again under the lock, and no mark runs on this
+    // span while it is held: plain ORs suffice.
+    std::lock_guard<MCentral> hold(mcentral(spc));
+    if (!needs_sweep(s)) continue;
     const std::size_t w = front.alloc[spc].chunk_word;
     const std::uint64_t black = chunk_reserved[spc] & ~front.alloc[spc].alloc_cache;
-    // No mark runs now (marking happens with the world stopped, and a
-    // cycle that stops it before the sweep clears and redoes the marks of
-    // this unswept span), so plain ORs suffice.
     s->gc_bits[w].store(s->gc_bits[w].load(std::memory_order_relaxed) | black, std::memory_order_relaxed);
     if (spc == kTinySpanClass) {
       const long b = current_tiny_block(s);

@@ -128,6 +128,65 @@ void MHeap::publish(MSpan* s) {
 }
 
 void MHeap::free_span(MSpan* s) {
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    if (defer_frees_) {
+      if (s->state.load(std::memory_order_relaxed) == SpanState::kFree)
+        fatal("span %#lx freed twice", static_cast<unsigned long>(s->base));
+      if (s->list == &large_) large_.remove(s);
+      s->state.store(SpanState::kFreeing, std::memory_order_release);
+      deferred_.push(s);
+      return;
+    }
+  }
+  free_span_now(s);
+}
+
+void MHeap::begin_free_deferral() {
+  std::lock_guard<std::mutex> g(lock_);
+  defer_frees_ = true;
+}
+
+void MHeap::end_free_deferral_locked() {
+  defer_frees_ = false;
+  if (deferred_.first == nullptr) return;
+  // free_span_now takes the lock: give it up for the moment. The world is
+  // stopped, so no other thread can take it meanwhile.
+  lock_.unlock();
+  while (MSpan* s = deferred_.pop()) free_span_now(s);
+  lock_.lock();
+}
+
+bool MHeap::track_writes() {
+  if (!os::dirty_tracking_start()) return false;
+  std::lock_guard<std::mutex> g(lock_);
+  return pages_.track_writes() && os::dirty_tracking_on();
+}
+
+std::int64_t MHeap::collect_written_from(const PageChunk* head, os::DirtyRunFn fn, void* ctx) {
+  std::int64_t total = 0;
+  for (const PageChunk* c = head; c != nullptr; c = c->next) {
+    const std::int64_t n = os::dirty_collect(c->base, c->base + c->npages * kPageSize, fn, ctx);
+    if (n < 0) return -1;
+    total += n;
+  }
+  return total;
+}
+
+std::int64_t MHeap::collect_written(os::DirtyRunFn fn, void* ctx) {
+  const PageChunk* head;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    head = pages_.chunks_head();
+  }
+  return collect_written_from(head, fn, ctx);
+}
+
+std::int64_t MHeap::collect_written_locked(os::DirtyRunFn fn, void* ctx) {
+  return collect_written_from(pages_.chunks_head(), fn, ctx);
+}
+
+void MHeap::free_span_now(MSpan* s) {
   const TypeInfo** records = s->type_records;
   TinyMasks* tiny = s->tiny;
   const std::size_t nelems = s->nelems;

@@ -20,6 +20,7 @@
 #include "heap/arena.hpp"
 #include "heap/page_alloc.hpp"
 #include "heap/span.hpp"
+#include "os/dirty_pages.hpp"
 
 namespace mgc::internal {
 
@@ -124,6 +125,22 @@ class MHeap {
   std::uint64_t total_allocated() const { return total_.load(std::memory_order_relaxed); }
   void reset_live(std::uint64_t bytes) { live_.store(bytes, std::memory_order_relaxed); }
 
+  // Mostly-concurrent marking (gc/collector): while a mark runs with the
+  // world started, free_span keeps the records and pages of the spans it
+  // is given (a mark worker may be reading them) in state kFreeing, which
+  // the mark rejects, and end_free_deferral gives them back. Takes the
+  // heap lock; end_free_deferral_locked with the world stopped.
+  void begin_free_deferral();
+  void end_free_deferral_locked();
+  // Track writes to every page of the heap, now and as it grows
+  // (os/dirty_pages). false when the tracker is off. Takes the heap lock.
+  bool track_writes();
+  // Pass each run of heap pages written since the last call to fn (see
+  // os::dirty_collect); -1 when the tracker failed. The _locked variant
+  // with the heap lock held (the world stopped).
+  std::int64_t collect_written(os::DirtyRunFn fn, void* ctx);
+  std::int64_t collect_written_locked(os::DirtyRunFn fn, void* ctx);
+
   // The collector stops the world holding the heap lock, so that no
   // stopped thread can hold it; while it does, only the _locked calls
   // below may be used.
@@ -153,6 +170,10 @@ class MHeap {
   ArenaMap arenas_;
   PageAlloc pages_{&arenas_, /*guard_page=*/true};
   MSpan* free_records_ = nullptr;  // recycled span records, via next
+  bool defer_frees_ = false;
+  SpanList deferred_;  // spans free_span was given while defer_frees_
+  void free_span_now(MSpan* s);
+  std::int64_t collect_written_from(const PageChunk* head, os::DirtyRunFn fn, void* ctx);
   std::size_t inuse_pages_ = 0;
   SpanList large_;  // every large span not yet being freed
   // The sweep generation of the last whole walk of large_ (written under

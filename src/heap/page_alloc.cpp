@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "heap/meta_alloc.hpp"
+#include "os/dirty_pages.hpp"
 #include "os/fatal.hpp"
 #include "os/mem.hpp"
 
@@ -300,6 +301,10 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   }
   if (c->free_bits == nullptr || c->dirty_bits == nullptr || c->scav_bits == nullptr) return false;
   if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
+  // Before any page of it is written: the mark must see every write. A
+  // refusal turns tracking off for good, which the collector notices.
+  if (track_gen_ != 0 && track_gen_ == os::dirty_tracking_generation())
+    os::dirty_track(c->base, chunk_pages * kPageSize);
   std::size_t want = (step + guard + granule - 1) / granule * granule;
   if (want > chunk_pages) want = chunk_pages;
   want = std::max(within_limit(want - guard, npages), npages) + guard;
@@ -324,6 +329,15 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   reserved_pages_ += chunk_pages;
   committed_pages_ += want - guard;
   free_pages_ += want - guard;
+  return true;
+}
+
+bool PageAlloc::track_writes() {
+  const unsigned gen = os::dirty_tracking_generation();
+  if (track_gen_ == gen) return true;
+  for (PageChunk* c = chunks_; c != nullptr; c = c->next)
+    if (!os::dirty_track(c->base, c->npages * kPageSize)) return false;
+  track_gen_ = gen;
   return true;
 }
 

@@ -132,6 +132,14 @@ class PageAlloc {
   // Expensive consistency check (debug): counts match the bitmaps.
   void check() const;
 
+  // The newest chunk; chunks are only ever added at the head and never
+  // change their base, size or next link, so the list from here on may be
+  // walked without the lock.
+  const PageChunk* chunks_head() const { return chunks_; }
+  // Track writes to every chunk, and to each new one as it is reserved
+  // (os/dirty_pages). false when the tracker refuses one.
+  bool track_writes();
+
   // Call fn(base, npages_committed) for every chunk.
   template <class F>
   void for_each_chunk(F&& fn) const {
@@ -153,6 +161,9 @@ class PageAlloc {
   ArenaMap* arenas_;
   bool guard_;
   PageChunk* chunks_ = nullptr;
+  // The tracker generation the chunks were registered with (0: none):
+  // a fork child's tracker is new and knows none of them.
+  unsigned track_gen_ = 0;
   std::size_t reserved_pages_ = 0;
   std::size_t committed_pages_ = 0;
   std::size_t free_pages_ = 0;
