@@ -316,6 +316,12 @@ struct Stats {
   // Cycles the GC CPU limiter put off: the memory limit held the goal low
   // and collection had taken over half the CPU (see set_memory_limit).
   std::uint64_t gc_cpu_limited = 0;
+  // Cycles whose mark ran beside the program between two short stops
+  // (MALLOCGC_DEBUG=gcstoptheworld=0), and how the collector finds the
+  // pages the program wrote meanwhile: "userfaultfd", or "none" (marking
+  // then stops the world).
+  std::uint64_t num_concurrent_gc = 0;
+  const char* gc_write_tracking = "none";
   // Per size class, objects other than tiny ones ([0] unused). heap_alloc
   // counts a tiny object's whole 16-byte block while any object in it lives
   // and, empty or not, each thread's current tiny block.

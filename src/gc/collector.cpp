@@ -28,6 +28,7 @@
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "heap/type_info.hpp"
+#include "os/dirty_pages.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
 #include "os/sanitizer.hpp"
@@ -48,6 +49,10 @@ struct CycleLockOwner {
   ~CycleLockOwner() { tls_holds_cycle_lock = false; }
 };
 std::atomic<bool> g_marking{false};
+}  // namespace
+extern void (*debug_concurrent_mark_hook)(int phase);
+extern bool debug_ignore_written_pages;
+namespace {
 
 void event(GcEvent e) {
   if (g_hooks.on_event != nullptr) g_hooks.on_event(e);
@@ -59,6 +64,7 @@ std::uint64_t g_num_gc = 0;
 std::uint64_t g_pause_total = 0;
 std::uint64_t g_pauses[256] = {};
 std::uint64_t g_gc_cpu_ns = 0;
+std::uint64_t g_concurrent_cycles = 0;
 std::atomic<std::uint64_t> g_sweeper_cpu_ns{0};
 
 // The collector's CPU time so far: cycles, the sweeper, mark helpers.
@@ -260,6 +266,30 @@ void wake_sweeper() {
   sweeper_cv().notify_one();
 }
 
+// --- the background collector (mostly-concurrent mode) ----------------------
+
+std::mutex g_bg_lock;
+std::condition_variable& bg_cv() {
+  static Immortal<std::condition_variable> x;
+  return *x;
+}
+bool g_bg_requested = false;
+std::atomic<bool> g_bg_busy{false};  // requested or running
+std::atomic<bool> g_bg_started{false};
+
+void background_collector_thread() {
+  trace_name_thread("background collector");
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> g(g_bg_lock);
+      bg_cv().wait(g, [] { return g_bg_requested; });
+      g_bg_requested = false;
+    }
+    gc_cycle(false);
+    g_bg_busy.store(false, std::memory_order_release);
+  }
+}
+
 // --- the cycle ---------------------------------------------------------------
 
 int worker_count() {
@@ -355,35 +385,54 @@ struct CycleResult {
   std::uint64_t pause_ns;
   std::uint64_t mark_ns;
   int workers;
+  // Mostly concurrent: the two stops, the concurrent part, the rounds of
+  // written pages and what the final stop found written.
+  bool concurrent;
+  std::uint64_t pause1_ns, pause2_ns, concurrent_ns;
+  int rounds;
+  std::uint64_t final_written;
 };
 
-// The stopped part of the cycle. Runs in a frame below the one that
-// spilled the caller's registers (see with_registers_spilled).
-void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, CycleResult* res) {
+// What a stopped part of a cycle does.
+enum class StopPhase {
+  kWhole,   // stop-the-world: the whole mark
+  kStart,   // first stop of a mostly-concurrent cycle: roots, read at once
+  kFinish,  // its last stop: written pages, roots again, finish
+};
+
+std::atomic<bool> g_concurrent_mark{false};  // between the two stops
+
+// The spans' state at the start of a mark (the first stop). Returns how
+// many spans are in use.
+std::size_t prepare_spans_for_mark(bool concurrent) {
   const std::uint32_t gen = sweep_gen();
-  res->heap_before = mheap().live();
   // Spans the background sweeper had not reached yet (it may be behind).
   for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).sweep_unswept_locked();
   // Marks left from an earlier cycle on spans that caches still hold
   // unswept (their owners have not reached a slow path since) must go, or
-  // this mark would take those objects for already scanned.
+  // this mark would take those objects for already scanned. When the mark
+  // goes on with the world started, such a span is also declared swept
+  // for the current generation: its owner's first slow path must neither
+  // sweep it with a mark half done nor blacken what it handed out (the
+  // mark judges those objects; after this cycle the span needs a sweep
+  // again, by this mark).
   std::size_t nspans = 0;
   mheap().for_each_span_locked([&](MSpan* s) {
     nspans++;
     if (s->sweep_gen.load(std::memory_order_relaxed) == gen) return;
     for (std::size_t w = 0; w < kBitmapWords; w++) s->gc_bits[w].store(0, std::memory_order_relaxed);
+    if (concurrent) s->sweep_gen.store(gen, std::memory_order_relaxed);
   });
-  const std::uint64_t t_mark = now_ns();
-  TraceScope trace_mark(TraceEv::kMark);
-  event(GcEvent::kMarkStart);
-  g_marking.store(true, std::memory_order_relaxed);
-  {
-    TraceScope trace(TraceEv::kMarkRoots);
-    take_root_bytes();
-    queue_roots(globals, self_sp);
-  }
-  const std::uint64_t roots = take_root_bytes();
-  std::uint64_t live = mark_drain();
+  return nspans;
+}
+
+// A run of written pages: its objects are marked and queued again.
+void on_written(void*, std::uintptr_t begin, std::uintptr_t end) { mark_written_range(begin, end); }
+void ignore_written(void*, std::uintptr_t, std::uintptr_t) {}
+
+// The end of every mark, world stopped: verify, finalize, advance.
+void finish_mark(const GlobalsSnapshot& globals, std::uintptr_t self_sp, CycleResult* res, std::uint64_t live,
+                 std::uint64_t roots, std::uint64_t t_mark, std::size_t nspans) {
   res->workers = mark_workers_used();
   if (debug_unmark_after_mark != 0) {
     const std::uintptr_t victim = ~debug_unmark_after_mark;
@@ -407,35 +456,111 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   event(GcEvent::kMarkEnd);
   res->mark_ns = now_ns() - t_mark;
   res->live = live;
-  trace_mark.a0 = live;
-  trace_mark.a1 = static_cast<std::uint64_t>(res->workers);
   advance_sweep_gen();
   mheap().reset_live(live);
   pacer_end_cycle(live, roots);
 }
 
+// The concurrent part's state, carried from the first stop to the last.
+struct ConcurrentMark {
+  std::uint64_t live = 0;
+  std::uint64_t roots = 0;
+  std::uint64_t t_mark = 0;
+};
+ConcurrentMark g_cmark;
+
+// The stopped part of the cycle. Runs in a frame below the one that
+// spilled the caller's registers (see with_registers_spilled).
+void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, CycleResult* res, StopPhase phase) {
+  if (phase == StopPhase::kFinish) {
+    // What the program wrote since the last round, then the roots again,
+    // read as they are now; the drain finishes with the world stopped.
+    g_marking.store(true, std::memory_order_relaxed);
+    TraceScope trace(TraceEv::kMarkTermination);
+    std::int64_t written =
+        mheap().collect_written_locked(debug_ignore_written_pages ? ignore_written : on_written, nullptr);
+    if (written < 0 || !os::dirty_tracking_on()) {
+      // The tracker failed during the mark: every marked object again.
+      mark_rescan_all_marked();
+      written = 0;
+    }
+    res->final_written = static_cast<std::uint64_t>(written);
+    take_root_bytes();
+    queue_roots(globals, self_sp);
+    take_root_bytes();
+    g_cmark.live += mark_drain();
+    g_concurrent_mark.store(false, std::memory_order_relaxed);
+    mheap().end_free_deferral_locked();
+    std::size_t nspans = 0;
+    mheap().for_each_span_locked([&](MSpan*) { nspans++; });
+    trace.a0 = res->final_written;
+    finish_mark(globals, self_sp, res, g_cmark.live, g_cmark.roots, g_cmark.t_mark, nspans);
+    return;
+  }
+  res->heap_before = mheap().live();
+  const std::size_t nspans = prepare_spans_for_mark(phase == StopPhase::kStart);
+  const std::uint64_t t_mark = now_ns();
+  event(GcEvent::kMarkStart);
+  g_marking.store(true, std::memory_order_relaxed);
+  mark_begin_cycle();
+  if (phase == StopPhase::kStart) {
+    TraceScope trace(TraceEv::kMarkRoots);
+    take_root_bytes();
+    // Read now: the stacks and registers change once the world restarts.
+    mark_roots_now(true);
+    queue_roots(globals, self_sp);
+    mark_roots_now(false);
+    g_cmark = {};
+    g_cmark.roots = take_root_bytes();
+    g_cmark.t_mark = t_mark;
+    // The Boehm face's callbacks act only while the world is stopped.
+    g_marking.store(false, std::memory_order_relaxed);
+    g_concurrent_mark.store(true, std::memory_order_relaxed);
+    return;
+  }
+  {
+    TraceScope trace(TraceEv::kMarkRoots);
+    take_root_bytes();
+    queue_roots(globals, self_sp);
+  }
+  const std::uint64_t roots = take_root_bytes();
+  TraceScope trace_mark(TraceEv::kMark);
+  const std::uint64_t live = mark_drain();
+  trace_mark.a1 = static_cast<std::uint64_t>(mark_workers_used());
+  finish_mark(globals, self_sp, res, live, roots, t_mark, nspans);
+  trace_mark.a0 = res->live;
+}
+
 // Spill the callee-saved registers into this frame, then run the cycle in
 // a deeper one, so the collecting thread's own registers are scanned with
 // its stack.
-[[gnu::noinline]] void with_registers_spilled(const GlobalsSnapshot& globals, CycleResult* res) {
+[[gnu::noinline]] void with_registers_spilled(const GlobalsSnapshot& globals, CycleResult* res, StopPhase phase) {
   __builtin_unwind_init();
   std::uintptr_t sp;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
   collector_reads_begin();
-  stopped_cycle(globals, sp, res);
+  stopped_cycle(globals, sp, res, phase);
   collector_reads_end();
   asm volatile("" ::: "memory");
 }
 
 void print_trace(std::uint64_t n, const CycleResult& r) {
   const double mib = 1024.0 * 1024.0;
-  std::fprintf(stderr,
-               "gc %llu @%.3fs: %.1f -> %.1f MiB live, %.1f MiB roots, %.1f MiB goal; pause %.3f ms (mark %.3f ms, %d "
-               "threads)\n",
+  std::fprintf(stderr, "gc %llu @%.3fs: %.1f -> %.1f MiB live, %.1f MiB roots, %.1f MiB goal; ",
                static_cast<unsigned long long>(n), static_cast<double>(now_ns() - g_start_ns) / 1e9,
                static_cast<double>(r.heap_before) / mib, static_cast<double>(r.live) / mib,
-               static_cast<double>(pacer_last_roots()) / mib, static_cast<double>(pacer_goal()) / mib,
-               static_cast<double>(r.pause_ns) / 1e6, static_cast<double>(r.mark_ns) / 1e6, r.workers);
+               static_cast<double>(pacer_last_roots()) / mib, static_cast<double>(pacer_goal()) / mib);
+  if (r.concurrent) {
+    std::fprintf(stderr,
+                 "pause %.3f+%.3f ms, concurrent mark %.3f ms (%d rounds of written pages, %s; %.1f KiB written at "
+                 "the last stop), %d threads\n",
+                 static_cast<double>(r.pause1_ns) / 1e6, static_cast<double>(r.pause2_ns) / 1e6,
+                 static_cast<double>(r.concurrent_ns) / 1e6, r.rounds, os::dirty_tracking_name(),
+                 static_cast<double>(r.final_written) / 1024.0, r.workers);
+  } else {
+    std::fprintf(stderr, "pause %.3f ms (mark %.3f ms, %d threads)\n", static_cast<double>(r.pause_ns) / 1e6,
+                 static_cast<double>(r.mark_ns) / 1e6, r.workers);
+  }
 }
 
 // allocfreetrace's line for a cycle (Go: tracegc), with write(2): no stdio
@@ -459,6 +584,13 @@ void allocfreetrace_cycle(const char* what) {
 }  // namespace
 
 void set_gc_config(const GcConfig& c) { g_config = c; }
+
+void set_concurrent_mark(bool on) {
+  std::unique_lock<std::mutex> g(g_cycle_lock, std::defer_lock);
+  if (!tls_holds_cycle_lock) g.lock();
+  g_config.concurrent = on;
+  pacer_set_concurrent(on);
+}
 void set_profile_hooks(const ProfileHooks& h) { g_profile_hooks = h; }
 const GcConfig& gc_config() { return g_config; }
 
@@ -486,6 +618,190 @@ void finish_sweep() {
   finish_sweep_spans();
   mheap().sweep_large();
 }
+
+namespace {
+
+// One stop of the world for a cycle, from the request to the restart.
+struct Stop {
+  std::uint64_t t0 = 0;           // monotonic, at the request
+  std::uint64_t trace_pause = 0;  // trace clock, 0 when not tracing
+  std::uint64_t stops = 0;        // attempts
+};
+
+// List the loaded objects, take the world's locks and stop it, again until
+// no thread is inside its release of the cycle lock and the list held.
+// Returns with the world stopped and the locks held.
+void stop_for_cycle(GlobalsSnapshot* globals, Stop* st) {
+  int release_retries = 0;
+  for (int attempt = 0;; attempt++) {
+    snapshot_globals(globals);
+    lock_world_state();
+    st->t0 = now_ns();
+    st->trace_pause = trace_on() ? trace_now() : 0;
+    event(GcEvent::kPreStopWorld);
+    {
+      TraceScope trace(TraceEv::kStopThreads);
+      stop_the_world();
+    }
+    st->stops++;
+    event(GcEvent::kPostStopWorld);
+    const pid_t releaser = release_retries < kReleaseRetries ? thread_releasing_the_lock() : 0;
+    if (releaser == 0 && globals_unchanged(*globals)) return;
+    // A thread stopped inside its release of the cycle lock (see
+    // kReleaseRetries), or a shared object was loaded or unloaded since the
+    // listing, or is being loaded by a thread just stopped: again. The
+    // releaser gets the same moment past its unlock as above.
+    std::uint64_t releaser_cpu = 0;
+    if (releaser != 0) read_clock_ns(thread_cpu_clock(releaser), &releaser_cpu);
+    event(GcEvent::kPreStartWorld);
+    {
+      TraceScope trace(TraceEv::kStartThreads);
+      start_the_world();
+    }
+    event(GcEvent::kPostStartWorld);
+    if (st->trace_pause != 0) trace_complete(TraceEv::kPause, st->trace_pause, st->stops);
+    unlock_world_state();
+    if (releaser != 0) {
+      release_retries++;
+      attempt--;
+      wait_for_releaser(releaser, releaser_cpu, now_ns());
+      continue;
+    }
+    if (attempt == 1000) fatal("collector: the list of loaded objects never stops changing");
+    sched_yield();
+  }
+}
+
+// Restart the world stopped by stop_for_cycle; returns the pause.
+std::uint64_t restart_after_cycle(const Stop& st) {
+  event(GcEvent::kPreStartWorld);
+  {
+    TraceScope trace(TraceEv::kStartThreads);
+    start_the_world();
+  }
+  event(GcEvent::kPostStartWorld);
+  const std::uint64_t pause = now_ns() - st.t0;
+  if (st.trace_pause != 0) trace_complete(TraceEv::kPause, st.trace_pause, st.stops);
+  unlock_world_state();
+  return pause;
+}
+
+// One stopped part of a cycle.
+std::uint64_t run_stop(StopPhase phase, CycleResult* res) {
+  GlobalsSnapshot globals;
+  Stop st;
+  stop_for_cycle(&globals, &st);
+  // The frames of the sweep and of the listing above lie where the
+  // stopped cycle's frames will be, and the first of those is scanned.
+  scrub_stack_below();
+  with_registers_spilled(globals, res, phase);
+  return restart_after_cycle(st);
+}
+
+bool g_warned_no_tracking = false;
+
+// Mostly concurrent: may this cycle run so? The tracker is started (and
+// every heap chunk registered with it) at the first one.
+bool concurrent_mark_possible() {
+  if (!g_config.concurrent) return false;
+  if (mheap().track_writes()) return true;
+  if (!g_warned_no_tracking) {
+    g_warned_no_tracking = true;
+    if (g_config.gctrace)
+      std::fprintf(stderr, "gc: no written-page tracking (%s): marking stops the world\n", os::dirty_tracking_error());
+  }
+  return false;
+}
+
+// Rounds of written pages the concurrent part runs at most, and the bytes
+// written in a round below which the last stop comes.
+constexpr int kMaxWrittenRounds = 8;
+constexpr std::int64_t kFewWrittenBytes = std::int64_t{1} << 20;
+
+// The mark between the two stops: the world runs, mark workers (a quarter
+// of the CPUs, at least one: the collecting thread) drain what the first
+// stop queued, then rounds of written pages until few are left.
+void concurrent_mark(CycleResult* res) {
+  TraceScope trace(TraceEv::kMarkConcurrent);
+  const std::uint64_t t0 = now_ns();
+  collector_reads_begin();
+  mark_prepare(std::max(1, worker_count() / 4));
+  if (debug_concurrent_mark_hook != nullptr) debug_concurrent_mark_hook(0);
+  g_cmark.live += mark_drain();
+  if (debug_concurrent_mark_hook != nullptr) debug_concurrent_mark_hook(1);
+  int rounds = 0;
+  while (rounds < kMaxWrittenRounds) {
+    rounds++;
+    TraceScope round(TraceEv::kMarkWritten);
+    const std::int64_t written =
+        mheap().collect_written(debug_ignore_written_pages ? ignore_written : on_written, nullptr);
+    round.a0 = written < 0 ? 0 : static_cast<std::uint64_t>(written);
+    if (written < 0) break;  // the last stop rescans every marked object
+    g_cmark.live += mark_drain();
+    if (written < kFewWrittenBytes) break;
+  }
+  collector_reads_end();
+  mark_prepare(worker_count());
+  res->rounds = rounds;
+  res->concurrent_ns = now_ns() - t0;
+  trace.a0 = g_cmark.live;
+  trace.a1 = static_cast<std::uint64_t>(rounds);
+}
+
+// The cycle, cycle lock held and the decision to run it taken.
+void run_cycle(bool forced) {
+  TraceScope trace_cycle(TraceEv::kCycle);
+  trace_cycle.a1 = forced ? 1 : 0;
+  const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+  if (g_config.allocfreetrace) allocfreetrace_cycle("start");
+  event(GcEvent::kStart);
+  finish_sweep_traced(TraceEv::kSweepFinish);
+  mark_prepare(worker_count());
+  CycleResult res{};
+  if (concurrent_mark_possible()) {
+    res.concurrent = true;
+    // Writes from here on are seen: the first collect only resets.
+    if (mheap().collect_written(ignore_written, nullptr) < 0) {
+      res.concurrent = false;
+    }
+  }
+  if (res.concurrent) {
+    mheap().begin_free_deferral();
+    res.pause1_ns = run_stop(StopPhase::kStart, &res);
+    concurrent_mark(&res);
+    res.pause2_ns = run_stop(StopPhase::kFinish, &res);
+    res.pause_ns = res.pause1_ns + res.pause2_ns;
+  } else {
+    res.pause_ns = run_stop(StopPhase::kWhole, &res);
+  }
+  queue_doomed_finalizers();
+  event(GcEvent::kReclaimStart);
+  if (forced) {
+    finish_sweep_traced(TraceEv::kSweepForced);
+  } else {
+    wake_sweeper();
+  }
+  // The goal has moved: pages beyond the new one may go back to the OS.
+  wake_scavenger();
+  event(GcEvent::kReclaimEnd);
+  std::uint64_t n;
+  {
+    std::lock_guard<std::mutex> g(g_stats_lock);
+    n = ++g_num_gc;
+    g_pause_total += res.pause_ns;
+    g_pauses[(n + 255) % 256] = res.pause_ns;
+    g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    if (res.concurrent) g_concurrent_cycles++;
+  }
+  pacer_limiter_account(gc_cpu_total_ns(), now_ns(CLOCK_PROCESS_CPUTIME_ID));
+  if (g_config.gctrace) print_trace(n, res);
+  if (g_config.allocfreetrace) allocfreetrace_cycle("end");
+  if (trace_on()) trace_counter(TraceEv::kHeapCounter, res.live, pacer_goal());
+  trace_cycle.a0 = n;
+  event(GcEvent::kEnd);
+}
+
+}  // namespace
 
 bool gc_cycle(bool forced) {
   if (g_hooks.may_collect != nullptr && !g_hooks.may_collect()) {
@@ -522,101 +838,34 @@ bool gc_cycle(bool forced) {
   if (!forced && !pacer_should_collect()) return false;  // another thread just collected
   if (!forced && !pacer_limiter_allows(gc_cpu_total_ns(), now_ns(CLOCK_PROCESS_CPUTIME_ID))) return false;
   wait_after_program_unlock();
-  TraceScope trace_cycle(TraceEv::kCycle);
-  trace_cycle.a1 = forced ? 1 : 0;
-  const std::uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-  if (g_config.allocfreetrace) allocfreetrace_cycle("start");
-  event(GcEvent::kStart);
-  finish_sweep_traced(TraceEv::kSweepFinish);
-  mark_prepare(worker_count());
-  GlobalsSnapshot globals;
-  CycleResult res{};
-  std::uint64_t t0 = 0;
-  int release_retries = 0;
-  // Trace: the pause (from the stop request to the restart) of each
-  // attempt, the stopping and restarting of threads within it.
-  std::uint64_t trace_pause = 0;
-  std::uint64_t stops = 0;
-  for (int attempt = 0;; attempt++) {
-    snapshot_globals(&globals);
-    lock_world_state();
-    t0 = now_ns();
-    trace_pause = trace_on() ? trace_now() : 0;
-    event(GcEvent::kPreStopWorld);
-    {
-      TraceScope trace(TraceEv::kStopThreads);
-      stop_the_world();
-    }
-    stops++;
-    event(GcEvent::kPostStopWorld);
-    const pid_t releaser = release_retries < kReleaseRetries ? thread_releasing_the_lock() : 0;
-    if (releaser == 0 && globals_unchanged(globals)) break;
-    // A thread stopped inside its release of the cycle lock (see
-    // kReleaseRetries), or a shared object was loaded or unloaded since the
-    // listing, or is being loaded by a thread just stopped: again. The
-    // releaser gets the same moment past its unlock as above.
-    std::uint64_t releaser_cpu = 0;
-    if (releaser != 0) read_clock_ns(thread_cpu_clock(releaser), &releaser_cpu);
-    event(GcEvent::kPreStartWorld);
-    {
-      TraceScope trace(TraceEv::kStartThreads);
-      start_the_world();
-    }
-    event(GcEvent::kPostStartWorld);
-    if (trace_pause != 0) trace_complete(TraceEv::kPause, trace_pause, stops);
-    unlock_world_state();
-    if (releaser != 0) {
-      release_retries++;
-      attempt--;
-      wait_for_releaser(releaser, releaser_cpu, now_ns());
-      continue;
-    }
-    if (attempt == 1000) fatal("collector: the list of loaded objects never stops changing");
-    sched_yield();
-  }
-  // The frames of the sweep and of the listing above lie where the
-  // stopped cycle's frames will be, and the first of those is scanned.
-  scrub_stack_below();
-  with_registers_spilled(globals, &res);
-  event(GcEvent::kPreStartWorld);
-  {
-    TraceScope trace(TraceEv::kStartThreads);
-    start_the_world();
-  }
-  event(GcEvent::kPostStartWorld);
-  res.pause_ns = now_ns() - t0;
-  if (trace_pause != 0) trace_complete(TraceEv::kPause, trace_pause, stops);
-  unlock_world_state();
-  queue_doomed_finalizers();
-  event(GcEvent::kReclaimStart);
-  if (forced) {
-    finish_sweep_traced(TraceEv::kSweepForced);
-  } else {
-    wake_sweeper();
-  }
-  // The goal has moved: pages beyond the new one may go back to the OS.
-  wake_scavenger();
-  event(GcEvent::kReclaimEnd);
-  std::uint64_t n;
-  {
-    std::lock_guard<std::mutex> g(g_stats_lock);
-    n = ++g_num_gc;
-    g_pause_total += res.pause_ns;
-    g_pauses[(n + 255) % 256] = res.pause_ns;
-    g_gc_cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
-  }
-  pacer_limiter_account(gc_cpu_total_ns(), now_ns(CLOCK_PROCESS_CPUTIME_ID));
-  if (g_config.gctrace) print_trace(n, res);
-  if (g_config.allocfreetrace) allocfreetrace_cycle("end");
-  if (trace_on()) trace_counter(TraceEv::kHeapCounter, res.live, pacer_goal());
-  trace_cycle.a0 = n;
-  event(GcEvent::kEnd);
+  run_cycle(forced);
   return true;
+}
+
+void (*debug_concurrent_mark_hook)(int phase) = nullptr;
+bool debug_ignore_written_pages = false;
+
+void collect_in_background() {
+  if (!g_config.concurrent || tls_holds_cycle_lock || mheap().live() >= pacer_goal()) {
+    gc_cycle(false);
+    return;
+  }
+  if (g_bg_busy.exchange(true, std::memory_order_acq_rel)) return;  // one is on its way
+  if (!g_bg_started.exchange(true)) std::thread(background_collector_thread).detach();
+  std::lock_guard<std::mutex> g(g_bg_lock);
+  g_bg_requested = true;
+  bg_cv().notify_one();
 }
 
 void set_gc_hooks(const GcHooks& h) { g_hooks = h; }
 
-bool gc_marking() { return g_marking.load(std::memory_order_relaxed); }
+bool gc_marking() {
+  // Between the two stops of a mostly-concurrent cycle, only on a thread
+  // that drains (a mark procedure calling back): the program's threads run
+  // then, and their calls must not touch the mark's buffers.
+  return g_marking.load(std::memory_order_relaxed) ||
+         (g_concurrent_mark.load(std::memory_order_relaxed) && mark_draining_here());
+}
 
 void stop_world_external() {
   g_cycle_lock.lock();
@@ -662,11 +911,13 @@ void lock_leaves() {
   lock_root_exclusions();
   g_stats_lock.lock();
   g_sweeper_lock.lock();
+  g_bg_lock.lock();
   lock_scavenger_state();
 }
 
 void unlock_leaves() {
   unlock_scavenger_state();
+  g_bg_lock.unlock();
   g_sweeper_lock.unlock();
   g_stats_lock.unlock();
   unlock_root_exclusions();
@@ -705,6 +956,10 @@ void fork_child_collector() {
   // waiter: made anew.
   ::new (&sweeper_cv()) std::condition_variable();
   g_sweeper_started.store(false);
+  ::new (&bg_cv()) std::condition_variable();
+  g_bg_started.store(false);
+  g_bg_busy.store(false);
+  g_bg_requested = false;
   scavenger_after_fork();
   unlock_leaves();
   meta_unlock();
@@ -730,6 +985,7 @@ void gc_stats(GcStats* out) {
   // Clock granularity can put a just-measured part a little ahead of the
   // process clock.
   out->cpu_fraction = cpu == 0 ? 0 : std::min(1.0, static_cast<double>(gc) / static_cast<double>(cpu));
+  out->concurrent_cycles = g_concurrent_cycles;
 }
 
 }  // namespace mgc::internal

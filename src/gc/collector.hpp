@@ -1,6 +1,14 @@
 // The collector's cycle (Go: gcStart, gcMarkDone, gcMarkTermination, and
 // the background sweeper of mgcsweep.go), stop-the-world version:
 //
+// Mostly-concurrent mode (GcConfig::concurrent) splits step 3: a first
+// stop reads the roots and queues what they reach; the world restarts and
+// the mark runs beside the program, then marks again in rounds the heap
+// pages the program wrote meanwhile (os/dirty_pages); a last stop marks
+// what was written since the last round and the roots once more, drains,
+// and goes on with step 4. Span records are not recycled between the two
+// stops (MHeap::begin_free_deferral).
+//
 //   1. finish sweeping the previous cycle (every span not in a cache);
 //   2. list the loaded objects' segments; take every lock a stopped thread
 //      could hold that the cycle needs (thread registry, roots, specials,
@@ -29,8 +37,15 @@ struct GcConfig {
   bool gctrace = false;
   bool checkmark = false;
   bool allocfreetrace = false;  // a line to stderr at each cycle's start and end
+  // Mostly-concurrent marking (MALLOCGC_DEBUG=gcstoptheworld=0): see
+  // collect_in_background. Falls back to stopping the world for the whole
+  // mark where written pages cannot be tracked (os/dirty_pages).
+  bool concurrent = false;
 };
 void set_gc_config(const GcConfig& c);
+// GcConfig::concurrent alone (with the pacer's trigger), under the cycle
+// lock: a running cycle finishes in the mode it started in.
+void set_concurrent_mark(bool on);
 const GcConfig& gc_config();
 
 // Points of a cycle an embedder may watch (Boehm's GC_EventType, in its
@@ -106,6 +121,25 @@ void fork_prepare_collector();
 void fork_parent_collector();
 void fork_child_collector();
 
+// The allocation slow path found the heap at or past the pacer's trigger.
+// Stop-the-world mode: a cycle here (gc_cycle(false)). Mostly-concurrent
+// mode: while the heap is below the goal, a cycle is started on the
+// background collector thread (if none runs) and the caller goes on
+// allocating; at or past the goal the caller waits for the running cycle
+// (or runs one): a crude mark assist, which keeps a program that allocates
+// faster than the mark progresses from outrunning it.
+void collect_in_background();
+
+// Test hooks (mostly-concurrent mode). debug_concurrent_mark_hook is
+// called on the collecting thread with the world running: phase 0 after
+// the first stop, before anything it queued is scanned; phase 1 once that
+// is drained, before the rounds of written pages. nullptr: none.
+// debug_ignore_written_pages: the written pages are collected but not
+// marked again (a mark that misses the program's writes, for the tests
+// that show gccheckmark catching it).
+extern void (*debug_concurrent_mark_hook)(int phase);
+extern bool debug_ignore_written_pages;
+
 // Run a cycle. forced: run one even if the pacer does not ask for it (and
 // sweep everything before returning, as Go's runtime.GC does). Returns
 // whether a cycle ran (false when a hook declined or, unforced, another
@@ -122,6 +156,7 @@ struct GcStats {
   std::uint64_t pause_ns[256];
   std::uint64_t last_live;
   double cpu_fraction;
+  std::uint64_t concurrent_cycles;  // cycles whose mark ran beside the program
 };
 void gc_stats(GcStats* out);
 

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -248,6 +249,12 @@ class Worker {
   // sets the mark only.
   void mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std::size_t size, std::uintptr_t from, RootKind kind,
                  bool scan = true);
+  // Queue the contents of slot i of s as its kind says.
+  void queue_contents(MSpan* s, std::size_t i, std::uintptr_t base, std::size_t size);
+  // The allocated objects of s in the written pages [lo, hi): marked if
+  // they were not, and their contents queued either way (a large object's
+  // only within [lo, hi) when its kind allows).
+  void mark_written(MSpan* s, std::uintptr_t lo, std::uintptr_t hi);
 
  private:
   bool refill();
@@ -366,7 +373,9 @@ inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
     last_base_ = s->base;
     last_bytes_ = s->npages * kPageSize;
   }
-  const SpanState st = s->state.load(std::memory_order_relaxed);
+  // Acquire: a mark running beside the program may meet a span another
+  // thread is just making, whose fields are published by this store.
+  const SpanState st = s->state.load(std::memory_order_acquire);
   std::size_t i;
   std::uintptr_t base;
   std::size_t size;
@@ -402,6 +411,10 @@ inline void Worker::mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std:
   if (g_checking && !(s->gc_bits[w].load(std::memory_order_relaxed) & bit)) checkmark_failure(base, from, kind);
   marked_bytes += size;
   if (!scan) return;
+  queue_contents(s, i, base, size);
+}
+
+inline void Worker::queue_contents(MSpan* s, std::size_t i, std::uintptr_t base, std::size_t size) {
   switch (scan_mode(s->kind)) {
     case ScanMode::kNone:
       return;
@@ -605,6 +618,17 @@ bool register_mark_proc(MarkProc proc, unsigned* index) {
 }
 
 namespace {
+bool g_roots_now = false;  // world stopped: the collecting thread only
+
+// Scan [b, e) (aligned) on the main worker now, piece by piece, so that no
+// part of it waits in a buffer.
+void scan_range_now(std::uintptr_t b, std::uintptr_t e, RootKind kind) {
+  Worker& w = main_worker();
+  for (; b < e; b += kPieceBytes) w.scan({b, e - b > kPieceBytes ? b + kPieceBytes : e, nullptr, b, kind});
+}
+}  // namespace
+
+namespace {
 Worker& callback_worker() { return tls_worker != nullptr ? *tls_worker : main_worker(); }
 }  // namespace
 
@@ -619,6 +643,7 @@ void mark_from_callback(std::uintptr_t p) {
 void push_range_from_callback(std::uintptr_t begin, std::uintptr_t end) {
   const std::uintptr_t b = (begin + 7) & ~std::uintptr_t{7};
   if (end <= b) return;
+  if (g_roots_now && tls_worker == nullptr) return scan_range_now(b, end & ~std::uintptr_t{7}, RootKind::kExplicit);
   callback_worker().push({b, end & ~std::uintptr_t{7}, nullptr, b, RootKind::kExplicit});
 }
 
@@ -644,10 +669,23 @@ std::uint64_t take_root_bytes() {
   return n;
 }
 
+bool mark_draining_here() { return tls_worker != nullptr; }
+
+void mark_roots_now(bool on) {
+  g_roots_now = on;
+  main_worker().forget_span();
+}
+
+void mark_begin_cycle() {
+  main_worker().marked_bytes = 0;
+  main_worker().forget_span();
+}
+
 void mark_root(const RootRange& r) {
   const std::uintptr_t b = (r.begin + 7) & ~std::uintptr_t{7};
   if (r.end <= b) return;
   g_root_bytes += r.end - b;
+  if (g_roots_now) return scan_range_now(b, r.end & ~std::uintptr_t{7}, r.kind);
   main_worker().push({b, r.end & ~std::uintptr_t{7}, nullptr, b, r.kind});
 }
 
@@ -823,7 +861,9 @@ std::uint64_t drain_with_helpers() {
     sh.marked_bytes.store(0, std::memory_order_relaxed);
     if (sh.full != nullptr) start_helpers_locked();  // the roots overflowed a buffer
   }
-  w.marked_bytes = 0;
+  // w.marked_bytes already holds what the main worker marked since the
+  // last drain (roots scanned at once, objects marked as roots, written
+  // pages): counted with this drain.
   w.forget_span();
   {
     TraceScope trace(TraceEv::kMarkWorker);
@@ -838,7 +878,9 @@ std::uint64_t drain_with_helpers() {
     used = sh.nworkers;
   }
   g_workers_used = used;
-  return w.marked_bytes + sh.marked_bytes.load(std::memory_order_relaxed);
+  const std::uint64_t mine = w.marked_bytes;
+  w.marked_bytes = 0;
+  return mine + sh.marked_bytes.load(std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -847,14 +889,77 @@ std::uint64_t mark_drain() {
   std::uint64_t marked = drain_with_helpers();
   while (g_overflowed.exchange(false, std::memory_order_relaxed)) {
     g_overflow_rescans.fetch_add(1, std::memory_order_relaxed);
-    Worker& w = main_worker();
-    w.marked_bytes = 0;
-    w.rescan_marked();
-    marked += w.marked_bytes;  // drain_with_helpers starts its count afresh
+    main_worker().rescan_marked();
     marked += drain_with_helpers();
   }
   return marked;
 }
+
+namespace {
+
+void Worker::mark_written(MSpan* s, std::uintptr_t lo, std::uintptr_t hi) {
+  const ScanMode mode = scan_mode(s->kind);
+  if (s->is_large()) {
+    if (!(s->alloc_bits[0].load(std::memory_order_relaxed) & 1)) return;
+    const std::uintptr_t base = s->base;
+    // Marked only now: never scanned, so all of it is queued. Marked
+    // before: scanned whole or queued whole already, so the written pages
+    // are all that can hold something new.
+    if (!test_and_set(&s->gc_bits[0], 0)) {
+      marked_bytes += s->large_size;
+      return queue_contents(s, 0, base, s->large_size);
+    }
+    std::uintptr_t end = base + s->large_size;
+    const TypeInfo* t = nullptr;
+    if (mode == ScanMode::kCustom) return queue_contents(s, 0, base, s->large_size);
+    if (mode == ScanMode::kTyped) {
+      t = s->large_type.load(std::memory_order_relaxed);
+      if (t == nullptr) return;
+      end = base + t->scan_words() * 8;
+    }
+    const std::uintptr_t b = std::max(lo, base) & ~std::uintptr_t{7};
+    const std::uintptr_t e = std::min(hi, end);
+    if (b < e) push({b, e, t, base, RootKind::kHeap});
+    return;
+  }
+  std::size_t i = s->object_index(lo);
+  std::size_t last = s->object_index(hi - 1);
+  if (last >= s->nelems) last = s->nelems - 1;
+  for (; i <= last && i < s->nelems; i++) {
+    const std::size_t w = i / 64;
+    const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+    if (!(s->alloc_bits[w].load(std::memory_order_relaxed) & bit)) continue;
+    if (s->pending_free[w].load(std::memory_order_relaxed) & bit) continue;
+    const std::uintptr_t base = s->slot_address(i);
+    if (!test_and_set(&s->gc_bits[w], i % 64)) marked_bytes += s->elem_size;
+    queue_contents(s, i, base, s->elem_size);
+  }
+}
+
+}  // namespace
+
+void mark_written_range(std::uintptr_t begin, std::uintptr_t end) {
+  Worker& w = main_worker();
+  const MHeap& h = mheap();
+  std::uintptr_t p = begin & ~(kPageSize - 1);
+  while (p < end) {
+    MSpan* s = h.span_of(p);
+    if (s == nullptr) {
+      p += kPageSize;
+      continue;
+    }
+    const std::uintptr_t span_end = s->base + s->npages * kPageSize;
+    const std::uintptr_t lo = std::max(begin, s->base);
+    const std::uintptr_t hi = std::min(end, span_end);
+    p = span_end;
+    const SpanState st = s->state.load(std::memory_order_acquire);
+    if (st != SpanState::kSmall && st != SpanState::kLarge) continue;
+    if (scan_mode(s->kind) == ScanMode::kNone || lo >= hi) continue;
+    w.mark_written(s, lo, hi);
+  }
+}
+
+void mark_rescan_all_marked() { g_overflowed.store(true, std::memory_order_relaxed); }
 
 std::uint64_t mark_overflow_rescans() { return g_overflow_rescans.load(std::memory_order_relaxed); }
 

@@ -1,5 +1,10 @@
 // Marking (Go: mgcmark.go, mgcwork.go): find every object reachable from
-// the roots, with the world stopped, on several threads at once.
+// the roots, with the world stopped, on several threads at once; or, in a
+// mostly-concurrent cycle (gc/collector.hpp), beside the running program
+// between two stops, marking again the heap pages it wrote
+// (mark_written_range). Spans are then read while other threads make new
+// ones (their state is loaded with acquire) but never recycled
+// (MHeap::begin_free_deferral).
 //
 // Gray objects wait in work buffers: each worker fills and drains a buffer
 // of its own and trades full and empty ones through a shared list (Go's
@@ -52,7 +57,10 @@ struct MarkStackEntry {
 // any mark thread, possibly on several at once: it must not allocate, take
 // a lock a stopped thread may hold, or call into the collector except
 // mark_from_callback and push_range_from_callback (Boehm's
-// GC_mark_and_push and GC_push_all).
+// GC_mark_and_push and GC_push_all). In mostly-concurrent mode it is also
+// called while the program runs, on objects the program may be changing
+// (it reads them as the conservative scan does: any value it finds is
+// safe to push, and the object is called again if its page was written).
 using MarkProc = MarkStackEntry* (*)(std::uintptr_t* object, MarkStackEntry* top, MarkStackEntry* limit,
                                      std::uintptr_t env);
 inline constexpr unsigned kMaxMarkProcs = 64;
@@ -79,8 +87,28 @@ void exclude_mark_statics(void (*exclude)(const void* begin, const void* end));
 void lock_mark_procs();
 void unlock_mark_procs();
 
-// World stopped. Queue a root range (split as needed) for the next drain.
+// World stopped. Queue a root range (split as needed) for the next drain;
+// while mark_roots_now(true), scan it at once instead (the first stop of a
+// mostly-concurrent cycle: stacks and registers change once the world
+// restarts, so they are read before; the objects they reach are queued).
+// Also for push_range_from_callback outside a drain.
 void mark_root(const RootRange& r);
+void mark_roots_now(bool on);
+// Whether the calling thread is draining (a mark worker, in a mark
+// procedure's call).
+bool mark_draining_here();
+// The start of a cycle's mark: nothing counted as marked yet.
+void mark_begin_cycle();
+// Mostly-concurrent mark: the heap pages [begin, end) were written since
+// the mark scanned them. Every allocated object of a scanned kind there is
+// marked (if it was not) and its contents queued again: objects the
+// program made or changed meanwhile are scanned as they are now. More
+// than Go's allocate-black keeps (an old dead object beside a written
+// one lives a cycle longer), never less. Main worker; the drain follows.
+void mark_written_range(std::uintptr_t begin, std::uintptr_t end);
+// Make the next drain rescan every marked object (the written-page
+// tracker failed during the mark: no write can be trusted to be known).
+void mark_rescan_all_marked();
 // Bytes of the root ranges queued since the last call (the pacer counts
 // them, as Go counts stacks and globals in the heap goal).
 std::uint64_t take_root_bytes();

@@ -7,6 +7,7 @@
 namespace mgc::internal {
 
 std::atomic<std::uint64_t> g_heap_goal{kHeapMinimum};
+std::atomic<std::uint64_t> g_heap_trigger{kHeapMinimum};
 
 namespace {
 std::atomic<int> g_percent{100};
@@ -26,6 +27,23 @@ std::uint64_t g_last_gc_cpu = 0, g_last_process_cpu = 0;
 // The memory limit, not GOGC, set the goal last computed.
 std::atomic<bool> g_limit_binding{false};
 std::atomic<std::uint64_t> g_limiter_deferrals{0};
+
+std::atomic<bool> g_concurrent_pacing{false};
+
+// Set the goal and the trigger with it. A mostly-concurrent cycle must
+// start early enough that its mark ends before the heap reaches the goal:
+// at 70% of the way from the last live heap to the goal (Go starts between
+// 70% and 95%, by what its last cycles took; ours is fixed). after_mark:
+// the goal comes from a mark's figures (else it moves the goal only, as a
+// deferral does, and the trigger follows it).
+void store_goal(std::uint64_t goal, bool after_mark = true) {
+  g_heap_goal.store(goal, std::memory_order_relaxed);
+  std::uint64_t trigger = goal;
+  const std::uint64_t live = g_live.load(std::memory_order_relaxed);
+  if (after_mark && g_concurrent_pacing.load(std::memory_order_relaxed) && goal > live && goal != UINT64_MAX)
+    trigger = live + (goal - live) / 10 * 7;
+  g_heap_trigger.store(trigger, std::memory_order_relaxed);
+}
 
 // GOGC's goal for a live heap (pct >= 0), without overflow for huge heaps.
 std::uint64_t gogc_goal(std::uint64_t live, int pct) {
@@ -61,25 +79,25 @@ std::uint64_t compute_goal(std::uint64_t live) {
 
 int pacer_set_gc_percent(int percent) {
   const int old = g_percent.exchange(percent < 0 ? -1 : percent);
-  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
+  store_goal(compute_goal(g_live.load()));
   return old;
 }
 
 std::int64_t pacer_set_memory_limit(std::int64_t bytes) {
   if (bytes < 0) return g_limit.load();
   const std::int64_t old = g_limit.exchange(bytes);
-  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
+  store_goal(compute_goal(g_live.load()));
   return old;
 }
 
 void pacer_set_heap_fill(int fill_permille) {
   g_fill_permille.store(fill_permille < 0 ? 0 : fill_permille, std::memory_order_relaxed);
-  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
+  store_goal(compute_goal(g_live.load()));
 }
 
 void pacer_set_min_goal(std::uint64_t bytes) {
   g_min_goal.store(bytes, std::memory_order_relaxed);
-  g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed);
+  store_goal(compute_goal(g_live.load()));
 }
 
 int pacer_gc_percent() { return g_percent.load(std::memory_order_relaxed); }
@@ -93,15 +111,15 @@ void pacer_end_cycle(std::uint64_t live, std::uint64_t roots) {
     const std::uint64_t own = gogc_goal(live, pct);
     if (own > g_peak_goal.load(std::memory_order_relaxed)) g_peak_goal.store(own, std::memory_order_relaxed);
   }
-  g_heap_goal.store(compute_goal(live), std::memory_order_relaxed);
+  store_goal(compute_goal(live));
 }
 
 void pacer_defer() {
   const std::uint64_t live = mheap().live();
-  g_heap_goal.store(live + std::max(live / 4, g_min_goal.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+  store_goal(live + std::max(live / 4, g_min_goal.load(std::memory_order_relaxed)), false);
 }
 
-void pacer_recompute() { g_heap_goal.store(compute_goal(g_live.load()), std::memory_order_relaxed); }
+void pacer_recompute() { store_goal(compute_goal(g_live.load())); }
 
 void pacer_limiter_account(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns) {
   // Readings taken by different clocks at slightly different moments may
@@ -127,8 +145,13 @@ bool pacer_limiter_allows(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns)
   if (!g_limiter_on || !g_limit_binding.load(std::memory_order_relaxed) || g_bucket < g_limiter_capacity) return true;
   g_limiter_deferrals.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t live = mheap().live();
-  g_heap_goal.store(live + std::max(live / 16, std::uint64_t{1} << 20), std::memory_order_relaxed);
+  store_goal(live + std::max(live / 16, std::uint64_t{1} << 20), false);
   return false;
+}
+
+void pacer_set_concurrent(bool on) {
+  g_concurrent_pacing.store(on, std::memory_order_relaxed);
+  pacer_recompute();
 }
 
 std::uint64_t pacer_limiter_deferrals() { return g_limiter_deferrals.load(std::memory_order_relaxed); }

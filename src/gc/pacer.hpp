@@ -80,7 +80,12 @@ std::uint64_t pacer_limiter_deferrals();
 // Tests: the bucket's capacity (ns of CPU) and the limiter off or on.
 void pacer_set_limiter(bool on, std::uint64_t capacity_ns);
 
+// Mostly-concurrent marking: cycles start at a trigger below the goal
+// (pacer.cpp's store_goal), and allocation waits for the cycle at the goal.
+void pacer_set_concurrent(bool on);
+
 extern std::atomic<std::uint64_t> g_heap_goal;
-inline bool pacer_should_collect() { return mheap().live() >= g_heap_goal.load(std::memory_order_relaxed); }
+extern std::atomic<std::uint64_t> g_heap_trigger;  // the goal, or below it in concurrent mode
+inline bool pacer_should_collect() { return mheap().live() >= g_heap_trigger.load(std::memory_order_relaxed); }
 
 }  // namespace mgc::internal

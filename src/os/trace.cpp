@@ -48,6 +48,9 @@ constexpr EventInfo kEvents[] = {
     {"scavenge: release_memory", "gc,scavenge", "bytes", nullptr},
     {"scavenge: heap growth", "gc,scavenge", "bytes", nullptr},
     {"heap", "gc", "live", "goal"},
+    {"mark: concurrent", "gc,mark", "live_bytes", "rounds"},
+    {"mark: written pages", "gc,mark", "written_bytes", nullptr},
+    {"mark: termination", "gc,mark,stw", "written_bytes", nullptr},
 };
 static_assert(sizeof kEvents / sizeof kEvents[0] == static_cast<std::size_t>(TraceEv::kCount));
 

@@ -57,6 +57,9 @@ enum class TraceEv : std::uint16_t {
   kScavengeAll,      // release_memory()'s scavenge (args: bytes)
   kScavengeGrowth,   // released by an allocation that grew the heap (args: bytes)
   kHeapCounter,      // counter: live heap after a mark and the next goal
+  kMarkConcurrent,   // the mark while the program runs, between the two stops (args: live bytes, rounds)
+  kMarkWritten,      // a round of written pages marked again, world running (args: bytes written)
+  kMarkTermination,  // the last stop's mark: written pages, roots, drain (args: bytes written)
   kCount
 };
 

@@ -22,7 +22,7 @@ namespace mgc {
 
 namespace internal {
 
-void collect_from_slow_path() { gc_cycle(false); }
+void collect_from_slow_path() { collect_in_background(); }
 
 bool collect_now() {
   ensure_options();

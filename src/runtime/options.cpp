@@ -117,8 +117,10 @@ void read_environment(Options* o) {
   if (const char* v = std::getenv("MALLOCGC_DEBUG")) {
     std::string_view bad;
     if (!parse_debug(v, o, &bad))
-      fatal("MALLOCGC_DEBUG=\"%s\": cannot use \"%.*s\" (known: gctrace=0|1, gccheckmark=0|1, allocfreetrace=0|1)", v,
-            static_cast<int>(bad.size()), bad.data());
+      fatal(
+          "MALLOCGC_DEBUG=\"%s\": cannot use \"%.*s\" (known: gctrace=0|1, gccheckmark=0|1, allocfreetrace=0|1, "
+          "gcstoptheworld=0|1)",
+          v, static_cast<int>(bad.size()), bad.data());
   }
 }
 
@@ -225,6 +227,8 @@ bool parse_debug(std::string_view s, Options* o, std::string_view* bad) {
       o->gccheckmark = *value != 0;
     } else if (key == "allocfreetrace") {
       o->allocfreetrace = *value != 0;
+    } else if (key == "gcstoptheworld") {
+      o->gcstoptheworld = *value != 0;
     } else {
       return false;
     }
@@ -248,7 +252,9 @@ void ensure_options() {
     g_memprofile_rate.store(g_options.memprofile_rate, std::memory_order_relaxed);
     set_allocfreetrace(g_options.allocfreetrace);
     if (g_options.heap_profile != nullptr) write_heap_profile_at_exit(g_options.heap_profile);
-    set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark, g_options.allocfreetrace});
+    set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark, g_options.allocfreetrace,
+                   !g_options.gcstoptheworld});
+    pacer_set_concurrent(!g_options.gcstoptheworld);
     if (g_options.trace_path != nullptr) start_trace_file(g_options.trace_path);
     g_ready.store(true, std::memory_order_release);
   }

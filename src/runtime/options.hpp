@@ -43,7 +43,11 @@
 //                        and aborts on an object the parallel mark missed;
 //                        allocfreetrace=1 prints every allocation and
 //                        explicit free with a short stack, and each cycle's
-//                        start and end (prof/allocfreetrace.hpp).
+//                        start and end (prof/allocfreetrace.hpp);
+//                        gcstoptheworld=0 marks mostly concurrently (two
+//                        short stops, the mark beside the program; see
+//                        gc/collector.hpp), gcstoptheworld=1 (the default
+//                        for now) stops the world for the whole mark.
 //
 // A malformed value stops the program with a message that names the
 // variable: a silent default would hide the mistake.
@@ -66,6 +70,7 @@ struct Options {
   int suspend_signal = 0;                 // 0: the default (SIGPWR)
   bool gctrace = false;
   bool gccheckmark = false;
+  bool gcstoptheworld = true;  // false: mostly-concurrent marking
   bool allocfreetrace = false;
   std::int64_t memprofile_rate = 512 * 1024;  // bytes; 0: off
   const char* heap_profile = nullptr;         // the environment's string, or nullptr

@@ -15,6 +15,7 @@
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
 #include "mallocgc/mallocgc.hpp"
+#include "os/dirty_pages.hpp"
 #include "runtime/thread_cache.hpp"
 
 namespace mgc {
@@ -77,6 +78,8 @@ Stats stats() {
   st.gc_roots_bytes = internal::pacer_last_roots();
   st.heap_goal = st.next_gc = internal::pacer_goal();
   st.gc_cpu_fraction = gs.cpu_fraction;
+  st.num_concurrent_gc = gs.concurrent_cycles;
+  st.gc_write_tracking = internal::os::dirty_tracking_name();
   st.gc_cpu_limited = internal::pacer_limiter_deferrals();
   return st;
 }

@@ -328,6 +328,14 @@ void do_init() {
   if (GC_stackbottom == nullptr && current_stack_bounds(&lo, &hi)) GC_stackbottom = reinterpret_cast<char*>(hi);
   // Boehm starts with a heap (64 KiB); the core's smallest growth is 2 MiB.
   if (mheap().page_stats().committed_bytes == 0) mheap().expand(64 * 1024);
+  // Boehm's programs count on cycles coming only from allocation calls and
+  // on a world that stops at once (a pointer-free list from
+  // GC_generic_malloc_many, whose links the mark never follows, is safe
+  // while the program walks it and stores each object where it is seen):
+  // the mostly-concurrent mode's background cycles would break both, so
+  // the Boehm face stops the world for every mark (GC_enable_incremental
+  // does not change that yet).
+  set_concurrent_mark(false);
   g_initialized.store(true, std::memory_order_release);
   tls_initializing = false;
   // Boehm collects once as part of initialisation ("empty GCs at startup"
