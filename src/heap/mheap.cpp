@@ -147,14 +147,14 @@ void MHeap::begin_free_deferral() {
   defer_frees_ = true;
 }
 
-void MHeap::end_free_deferral_locked() {
-  defer_frees_ = false;
-  if (deferred_.first == nullptr) return;
-  // free_span_now takes the lock: give it up for the moment. The world is
-  // stopped, so no other thread can take it meanwhile.
-  lock_.unlock();
-  while (MSpan* s = deferred_.pop()) free_span_now(s);
-  lock_.lock();
+void MHeap::end_free_deferral() {
+  SpanList spans;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    defer_frees_ = false;
+    while (MSpan* s = deferred_.pop()) spans.push(s);
+  }
+  while (MSpan* s = spans.pop()) free_span_now(s);
 }
 
 bool MHeap::track_writes() {
@@ -180,6 +180,16 @@ std::int64_t MHeap::collect_written(os::DirtyRunFn fn, void* ctx) {
     head = pages_.chunks_head();
   }
   return collect_written_from(head, fn, ctx);
+}
+
+void MHeap::unprotect_written() {
+  const PageChunk* head;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    head = pages_.chunks_head();
+  }
+  for (const PageChunk* c = head; c != nullptr; c = c->next)
+    if (!os::dirty_unprotect(c->base, c->base + c->npages * kPageSize)) return;
 }
 
 std::int64_t MHeap::collect_written_locked(os::DirtyRunFn fn, void* ctx) {

@@ -128,10 +128,11 @@ class MHeap {
   // Mostly-concurrent marking (gc/collector): while a mark runs with the
   // world started, free_span keeps the records and pages of the spans it
   // is given (a mark worker may be reading them) in state kFreeing, which
-  // the mark rejects, and end_free_deferral gives them back. Takes the
-  // heap lock; end_free_deferral_locked with the world stopped.
+  // the mark rejects, and end_free_deferral gives them back. Both take
+  // the heap lock (and end_free_deferral the metadata lock: not with the
+  // world stopped).
   void begin_free_deferral();
-  void end_free_deferral_locked();
+  void end_free_deferral();
   // Track writes to every page of the heap, now and as it grows
   // (os/dirty_pages). false when the tracker is off. Takes the heap lock.
   bool track_writes();
@@ -139,6 +140,10 @@ class MHeap {
   // os::dirty_collect); -1 when the tracker failed. The _locked variant
   // with the heap lock held (the world stopped).
   std::int64_t collect_written(os::DirtyRunFn fn, void* ctx);
+  // Lift the write-protection of the whole heap until the next
+  // collect_written (after a mark: writes between marks then cost no
+  // fault). Takes the heap lock for a moment.
+  void unprotect_written();
   std::int64_t collect_written_locked(os::DirtyRunFn fn, void* ctx);
 
   // The collector stops the world holding the heap lock, so that no

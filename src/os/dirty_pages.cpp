@@ -136,6 +136,18 @@ std::int64_t dirty_collect(std::uintptr_t begin, std::uintptr_t end, DirtyRunFn 
   return bytes;
 }
 
+bool dirty_unprotect(std::uintptr_t begin, std::uintptr_t end) {
+  if (!dirty_tracking_on()) return false;
+  uffdio_writeprotect wp{};
+  wp.range.start = begin;
+  wp.range.len = end - begin;
+  wp.mode = 0;
+  if (ioctl(g_uffd, UFFDIO_WRITEPROTECT, &wp) == 0) return true;
+  std::lock_guard<std::mutex> g(g_lock);
+  fail("userfaultfd: unprotect");
+  return false;
+}
+
 void dirty_tracking_reset_for_test() {
   std::lock_guard<std::mutex> g(g_lock);
   close_all();

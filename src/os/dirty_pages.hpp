@@ -48,6 +48,12 @@ bool dirty_track(std::uintptr_t p, std::size_t size);
 using DirtyRunFn = void (*)(void* ctx, std::uintptr_t begin, std::uintptr_t end);
 std::int64_t dirty_collect(std::uintptr_t begin, std::uintptr_t end, DirtyRunFn fn, void* ctx);
 
+// Lift the protection of [begin, end) until the next dirty_collect, so
+// that writes meanwhile cost no fault (between two marks nobody asks); the
+// next collect reports those pages as written. false on failure (which
+// turns tracking off, as in dirty_collect).
+bool dirty_unprotect(std::uintptr_t begin, std::uintptr_t end);
+
 // Tests: forget the tracker of this process as if it had never started.
 void dirty_tracking_reset_for_test();
 

@@ -98,4 +98,15 @@ TEST_F(DirtyPages, WritesByTheKernelAreSeen) {
   EXPECT_EQ(collect(mem_), (Pages{{12, 13}}));
 }
 
+TEST_F(DirtyPages, UnprotectedPagesAllCountAsWrittenAtTheNextCollect) {
+  collect(mem_);
+  EXPECT_EQ(collect(mem_), Pages{});
+  ASSERT_TRUE(mgc::internal::os::dirty_unprotect(reinterpret_cast<std::uintptr_t>(mem_),
+                                                 reinterpret_cast<std::uintptr_t>(mem_) + kPages * kPage));
+  mem_[9 * kPage] = 1;  // no fault now, and nothing lost: the next collect reports every page
+  EXPECT_EQ(collect(mem_), (Pages{{0, kPages}}));
+  mem_[2 * kPage] = 1;
+  EXPECT_EQ(collect(mem_), (Pages{{2, 3}})) << "protected again by that collect";
+}
+
 }  // namespace
