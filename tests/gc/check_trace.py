@@ -105,14 +105,27 @@ def main():
     for c in cycles:
         if not any(s["tid"] == c["tid"] and inside(s, c) for s in stops):
             bad("cycle at %.3f has no stop of the world" % c["ts"])
-    for phase in ("stop threads", "start threads", "mark", "mark roots", "checkmark"):
+    for phase in ("stop threads", "start threads", "mark", "mark roots", "checkmark", "mark: termination"):
         for p in by_name[phase]:
             if not any(s["tid"] == p["tid"] and inside(p, s) for s in stops):
                 bad("%s at %.3f is inside no stop of the world of its thread" % (phase, p["ts"]))
+    # Mostly-concurrent cycles: the mark between the two stops runs inside
+    # "mark: concurrent" on the collecting thread (its rounds of written
+    # pages too), its helpers at the same time on theirs.
+    concurrent = by_name["mark: concurrent"]
+    for c in concurrent:
+        if not any(k["tid"] == c["tid"] and inside(c, k) for k in cycles):
+            bad("concurrent mark at %.3f is inside no cycle of its thread" % c["ts"])
+        if any(s["tid"] == c["tid"] and inside(c, s) for s in stops):
+            bad("concurrent mark at %.3f runs inside a stop of the world" % c["ts"])
+    for r in by_name["mark: written pages"]:
+        if not any(c["tid"] == r["tid"] and inside(r, c) for c in concurrent):
+            bad("round of written pages at %.3f is inside no concurrent mark of its thread" % r["ts"])
     workers = by_name["mark worker"]
     for w in workers:
-        if not any(inside(w, s) for s in stops):
-            bad("mark worker on tid %d at %.3f ran outside every stop of the world" % (w["tid"], w["ts"]))
+        if not any(inside(w, s) for s in stops) and not any(inside(w, c) for c in concurrent):
+            bad("mark worker on tid %d at %.3f ran outside every stop of the world and concurrent mark" %
+                (w["tid"], w["ts"]))
     worker_tids = {w["tid"] for w in workers}
     if len(worker_tids) < args.min_worker_tids:
         bad("mark workers on %d threads, expected at least %d" % (len(worker_tids), args.min_worker_tids))
