@@ -747,7 +747,10 @@ void concurrent_mark(CycleResult* res) {
   trace.a1 = static_cast<std::uint64_t>(rounds);
 }
 
-// The cycle, cycle lock held and the decision to run it taken.
+// The cycle, cycle lock held and the decision to run it taken. In the
+// mostly-concurrent mode, automatic cycles of a small heap stop the world
+// (pacer_next_cycle_concurrent); collect()'s are concurrent whatever the
+// heap (Go's runtime.GC is too).
 void run_cycle(bool forced) {
   TraceScope trace_cycle(TraceEv::kCycle);
   trace_cycle.a1 = forced ? 1 : 0;
@@ -757,7 +760,7 @@ void run_cycle(bool forced) {
   finish_sweep_traced(TraceEv::kSweepFinish);
   mark_prepare(worker_count());
   CycleResult res{};
-  if (concurrent_mark_possible()) {
+  if ((forced || pacer_next_cycle_concurrent()) && concurrent_mark_possible()) {
     res.concurrent = true;
     // Writes from here on are seen: the first collect only resets.
     if (mheap().collect_written(ignore_written, nullptr) < 0) {
@@ -853,7 +856,7 @@ void (*debug_concurrent_mark_hook)(int phase) = nullptr;
 bool debug_ignore_written_pages = false;
 
 void collect_in_background() {
-  if (!g_config.concurrent || tls_holds_cycle_lock || mheap().live() >= pacer_goal()) {
+  if (!pacer_next_cycle_concurrent() || tls_holds_cycle_lock || mheap().live() >= pacer_goal()) {
     gc_cycle(false);
     return;
   }

@@ -29,6 +29,7 @@ std::atomic<bool> g_limit_binding{false};
 std::atomic<std::uint64_t> g_limiter_deferrals{0};
 
 std::atomic<bool> g_concurrent_pacing{false};
+std::atomic<std::uint64_t> g_concurrent_min_live{kConcurrentMinLive};
 
 // Set the goal and the trigger with it. A mostly-concurrent cycle must
 // start early enough that its mark ends before the heap reaches the goal:
@@ -40,7 +41,7 @@ void store_goal(std::uint64_t goal, bool after_mark = true) {
   g_heap_goal.store(goal, std::memory_order_relaxed);
   std::uint64_t trigger = goal;
   const std::uint64_t live = g_live.load(std::memory_order_relaxed);
-  if (after_mark && g_concurrent_pacing.load(std::memory_order_relaxed) && goal > live && goal != UINT64_MAX)
+  if (after_mark && pacer_next_cycle_concurrent() && goal > live && goal != UINT64_MAX)
     trigger = live + (goal - live) / 10 * 7;
   g_heap_trigger.store(trigger, std::memory_order_relaxed);
 }
@@ -147,6 +148,16 @@ bool pacer_limiter_allows(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns)
   const std::uint64_t live = mheap().live();
   store_goal(live + std::max(live / 16, std::uint64_t{1} << 20), false);
   return false;
+}
+
+bool pacer_next_cycle_concurrent() {
+  return g_concurrent_pacing.load(std::memory_order_relaxed) &&
+         g_live.load(std::memory_order_relaxed) >= g_concurrent_min_live.load(std::memory_order_relaxed);
+}
+
+void pacer_set_concurrent_min_live(std::uint64_t bytes) {
+  g_concurrent_min_live.store(bytes, std::memory_order_relaxed);
+  pacer_recompute();
 }
 
 void pacer_set_concurrent(bool on) {

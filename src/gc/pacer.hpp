@@ -82,7 +82,18 @@ void pacer_set_limiter(bool on, std::uint64_t capacity_ns);
 
 // Mostly-concurrent marking: cycles start at a trigger below the goal
 // (pacer.cpp's store_goal), and allocation waits for the cycle at the goal.
+// Only once the last mark found kConcurrentMinLive or more (about 5 ms of
+// stop-the-world marking for pointer-dense data here): a smaller heap's
+// mark is shorter than what running it beside the program costs (a wake-up
+// of the background thread, two stops, the written-page scans; the seed's
+// benchmarks, which collect every millisecond, ran 25 to 140% slower), so
+// its automatic cycles stop the world as before, at the goal.
+inline constexpr std::uint64_t kConcurrentMinLive = std::uint64_t{4} << 20;
 void pacer_set_concurrent(bool on);
+// Whether the next automatic cycle marks beside the program.
+bool pacer_next_cycle_concurrent();
+// Tests: the live heap from which automatic cycles mark concurrently.
+void pacer_set_concurrent_min_live(std::uint64_t bytes);
 
 extern std::atomic<std::uint64_t> g_heap_goal;
 extern std::atomic<std::uint64_t> g_heap_trigger;  // the goal, or below it in concurrent mode
