@@ -72,15 +72,19 @@ PACKAGES = {
 }
 # The collector workloads: system -> executable under the build dir (Go's
 # is built by build_go_workloads). mimalloc frees every node by hand.
-WORKLOAD_SYSTEMS = ["mallocgc", "go", "boehm", "mimalloc"]
+# mallocgc-concurrent: the same executable with mostly-concurrent marking
+# (WORKLOAD_ENV), beside the default stop-the-world one.
+WORKLOAD_SYSTEMS = ["mallocgc", "mallocgc-concurrent", "go", "boehm", "mimalloc"]
 WORKLOAD_EXES = {
     "mallocgc": "bench_workloads_mgc",
+    "mallocgc-concurrent": "bench_workloads_mgc",
     "boehm": "bench_workloads_boehm",
     "mimalloc": "bench_workloads_mimalloc",
 }
 WORKLOAD_FIELDS = [
     "wall_s", "cpu_s", "peak_rss_mib", "gc_cycles", "pauses", "pause_max_ms", "pause_p99_ms", "pause_total_ms",
 ]
+WORKLOAD_ENV = {"mallocgc-concurrent": {"MALLOCGC_DEBUG": "gcstoptheworld=0"}}
 PAUSE_RING = 256  # pauses kept by mallocgc's stats() and Go's MemStats
 
 MALLOC_FROM = {"glibc": "libc.so", "mimalloc": "mimalloc", "jemalloc": "jemalloc", "tcmalloc": "tcmalloc"}
@@ -307,7 +311,11 @@ def run_workloads(report, exes, benches, reps):
                 r = results[key][system]
                 if r["error"]:
                     continue
-                rc, out, err = run(report, [exe, *args], timeout=600)
+                env = None
+                if system in WORKLOAD_ENV:
+                    env = dict(os.environ)
+                    env.update(WORKLOAD_ENV[system])
+                rc, out, err = run(report, [exe, *args], env=env, timeout=600)
                 if rc != 0:
                     r["error"] = f"{Path(exe).name} {' '.join(args)} exited with status {rc}: {last_line(err or out)}"
                     continue
@@ -463,6 +471,7 @@ def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
     """The binary-trees and GCBench tables, as markdown lines."""
     labels = {
         "mallocgc": "mallocgc",
+        "mallocgc-concurrent": "mallocgc, concurrent mark (`gcstoptheworld=0`)",
         "go": go_label.split(" (")[0],
         "boehm": boehm_label,
         "mimalloc": "mimalloc, explicit free",
@@ -498,7 +507,7 @@ def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
             out.append(f"| {title} | {name} | {fmt_num(m['wall_s'])} | {fmt_num(m['cpu_s'])} | "
                        f"{fmt_num(m['peak_rss_mib'], 1)} | {cycles} | {fmt_num(m['pause_max_ms'])} | "
                        f"{fmt_num(m['pause_p99_ms'])} |")
-            if system in ("mallocgc", "go") and r["max_cycles"] > PAUSE_RING:
+            if system in ("mallocgc", "mallocgc-concurrent", "go") and r["max_cycles"] > PAUSE_RING:
                 footnotes.append(f"{title}, {name}: {r['max_cycles']} cycles; max and p99 cover the last "
                                  f"{PAUSE_RING} pauses (total of all pauses: {fmt_num(m['pause_total_ms'])} ms).")
     out.append("")
@@ -518,11 +527,12 @@ def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
                f"RSS / {labels['go']} | RSS / Boehm | RSS / mimalloc |")
     out.append("|---|---:|---:|---:|---:|---:|---:|")
     for key, title in titles.items():
-        cells = []
-        for field in ("wall_s", "peak_rss_mib"):
-            m = med(key, "mallocgc", field)
-            cells.extend(fmt_ratio(m, med(key, peer, field)) for peer in ("go", "boehm", "mimalloc"))
-        out.append(f"| {title} | " + " | ".join(cells) + " |")
+        for ours, suffix in (("mallocgc", ""), ("mallocgc-concurrent", ", concurrent mark")):
+            cells = []
+            for field in ("wall_s", "peak_rss_mib"):
+                m = med(key, ours, field)
+                cells.extend(fmt_ratio(m, med(key, peer, field)) for peer in ("go", "boehm", "mimalloc"))
+            out.append(f"| {title}{suffix} | " + " | ".join(cells) + " |")
     out.append("")
     return out
 
@@ -667,7 +677,7 @@ def main(argv):
         else:
             exe = find_executable(build, WORKLOAD_EXES[system])
             if exe is None:
-                if system == "mallocgc":
+                if system.startswith("mallocgc"):
                     report.notes.append(f"**mallocgc: {WORKLOAD_EXES[system]} is not built.**")
                     report.failed = True
                     workload_missing[system] = "not built"
@@ -680,7 +690,7 @@ def main(argv):
     for key, _ in workload_benches:
         for system, r in workloads[key].items():
             if r["error"]:
-                if system == "mallocgc":
+                if system.startswith("mallocgc"):
                     report.failed = True
                     report.notes.append(f"**mallocgc {key} failed**: {r['error']}.")
                 else:
