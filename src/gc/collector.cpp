@@ -489,6 +489,7 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     queue_roots(globals, self_sp);
     take_root_bytes();
     g_cmark.live += mark_drain();
+    mark_snapshot_end();
     g_concurrent_mark.store(false, std::memory_order_relaxed);
     std::size_t nspans = 0;
     mheap().for_each_span_locked([&](MSpan*) { nspans++; });
@@ -769,6 +770,17 @@ void run_cycle(bool forced) {
   }
   if (res.concurrent) {
     mheap().begin_free_deferral();
+    // Which objects exist (see mark_written_range), taken before the stop
+    // to keep it short: the copy only decides which unmarked objects on a
+    // written page are marked without the trace (those not in it), and
+    // the trace finds every live object either way. Records are not
+    // recycled from here on, so no copy is left on a reused one.
+    mheap().lock();
+    std::size_t nspans = 0;
+    mheap().for_each_span_locked([&](MSpan*) { nspans++; });
+    mark_snapshot_begin(nspans);
+    mheap().for_each_span_locked([](MSpan* s) { mark_snapshot_attach(s); });
+    mheap().unlock();
     res.pause1_ns = run_stop(StopPhase::kStart, &res);
     concurrent_mark(&res);
     res.pause2_ns = run_stop(StopPhase::kFinish, &res);

@@ -404,7 +404,7 @@ inline void Worker::mark_slot(MSpan* s, std::size_t i, std::uintptr_t base, std:
                               RootKind kind, bool scan) {
   const std::size_t w = i / 64;
   const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-  std::atomic<std::uint64_t>* bits = g_checking ? s->check_bits : s->gc_bits;
+  std::atomic<std::uint64_t>* bits = g_checking ? s->aux_bits : s->gc_bits;
   if (bits == nullptr) return;  // a span made after checkmark began: none can be
   if (bits[w].load(std::memory_order_relaxed) & bit) return;
   if (test_and_set(&bits[w], i % 64)) return;
@@ -807,7 +807,7 @@ namespace {
 bool Worker::marked_now(std::uintptr_t p) {
   ObjectRef o;
   if (!locate(p, &o)) return false;
-  const std::atomic<std::uint64_t>* bits = g_checking ? o.span->check_bits : o.span->gc_bits;
+  const std::atomic<std::uint64_t>* bits = g_checking ? o.span->aux_bits : o.span->gc_bits;
   return bits != nullptr && ((bits[o.slot / 64].load(std::memory_order_relaxed) >> (o.slot % 64)) & 1);
 }
 
@@ -821,7 +821,7 @@ void Worker::rescan_marked() {
     if (st != SpanState::kSmall && st != SpanState::kLarge) return;
     const ScanMode mode = scan_mode(s->kind);
     if (mode == ScanMode::kNone) return;
-    const std::atomic<std::uint64_t>* bits = g_checking ? s->check_bits : s->gc_bits;
+    const std::atomic<std::uint64_t>* bits = g_checking ? s->aux_bits : s->gc_bits;
     if (bits == nullptr) return;
     for (std::size_t word = 0; word < s->bitmap_words(); word++) {
       std::uint64_t m = bits[word].load(std::memory_order_relaxed) &
@@ -902,6 +902,11 @@ void Worker::mark_written(MSpan* s, std::uintptr_t lo, std::uintptr_t hi) {
   if (s->is_large()) {
     if (!(s->alloc_bits[0].load(std::memory_order_relaxed) & 1)) return;
     const std::uintptr_t base = s->base;
+    // Old (allocated at the first stop) and unmarked: the trace decides.
+    const std::atomic<std::uint64_t>* old = s->aux_bits;
+    if (old != nullptr && (old[0].load(std::memory_order_relaxed) & 1) &&
+        !(s->gc_bits[0].load(std::memory_order_relaxed) & 1))
+      return;
     // Marked only now: never scanned, so all of it is queued. Marked
     // before: scanned whole or queued whole already, so the written pages
     // are all that can hold something new.
@@ -925,11 +930,20 @@ void Worker::mark_written(MSpan* s, std::uintptr_t lo, std::uintptr_t hi) {
   std::size_t i = s->object_index(lo);
   std::size_t last = s->object_index(hi - 1);
   if (last >= s->nelems) last = s->nelems - 1;
+  const std::atomic<std::uint64_t>* old = s->aux_bits;
   for (; i <= last && i < s->nelems; i++) {
     const std::size_t w = i / 64;
     const std::uint64_t bit = std::uint64_t{1} << (i % 64);
     if (!(s->alloc_bits[w].load(std::memory_order_relaxed) & bit)) continue;
     if (s->pending_free[w].load(std::memory_order_relaxed) & bit) continue;
+    // An object allocated before the first stop and not marked: whether
+    // it lives is the trace's to say (what points to it from a marked
+    // object was written after that object's scan, and that page is
+    // marked again here). Marking it would keep garbage: the page holds
+    // it only because a neighbour was written.
+    if (old != nullptr && (old[w].load(std::memory_order_relaxed) & bit) &&
+        !(s->gc_bits[w].load(std::memory_order_relaxed) & bit))
+      continue;
     const std::uintptr_t base = s->slot_address(i);
     if (!test_and_set(&s->gc_bits[w], i % 64)) marked_bytes += s->elem_size;
     queue_contents(s, i, base, s->elem_size);
@@ -957,6 +971,38 @@ void mark_written_range(std::uintptr_t begin, std::uintptr_t end) {
     if (scan_mode(s->kind) == ScanMode::kNone || lo >= hi) continue;
     w.mark_written(s, lo, hi);
   }
+}
+
+namespace {
+std::atomic<std::uint64_t>* g_snap_region = nullptr;
+std::size_t g_snap_words = 0, g_snap_used = 0;
+}  // namespace
+
+void mark_snapshot_begin(std::size_t nspans) {
+  g_snap_words = (nspans + 1) * kBitmapWords;
+  g_snap_used = 0;
+  void* p = mmap(nullptr, g_snap_words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // Without the memory, no span gets a snapshot: every object on a
+  // written page counts as new (more kept, nothing lost).
+  g_snap_region = p == MAP_FAILED ? nullptr : static_cast<std::atomic<std::uint64_t>*>(p);
+}
+
+void mark_snapshot_attach(MSpan* s) {
+  if (g_snap_region == nullptr || scan_mode(s->kind) == ScanMode::kNone) return;
+  const std::size_t n = s->bitmap_words();
+  if (g_snap_used + n > g_snap_words) return;
+  std::atomic<std::uint64_t>* bits = g_snap_region + g_snap_used;
+  g_snap_used += n;
+  for (std::size_t w = 0; w < n; w++)
+    bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  s->aux_bits = bits;
+}
+
+void mark_snapshot_end() {
+  if (g_snap_region == nullptr) return;
+  mheap().for_each_span_locked([](MSpan* s) { s->aux_bits = nullptr; });
+  munmap(g_snap_region, g_snap_words * 8);
+  g_snap_region = nullptr;
 }
 
 void mark_rescan_all_marked() { g_overflowed.store(true, std::memory_order_relaxed); }
@@ -994,13 +1040,13 @@ void checkmark_begin(std::size_t nspans) {
 
 void checkmark_attach(MSpan* s) {
   if (g_check_used + kBitmapWords > g_check_words) fatal("gccheckmark: more spans than counted");
-  s->check_bits = g_check_region + g_check_used;
+  s->aux_bits = g_check_region + g_check_used;
   g_check_used += kBitmapWords;
 }
 
 void checkmark_end() {
   g_checking = false;
-  mheap().for_each_span_locked([](MSpan* s) { s->check_bits = nullptr; });
+  mheap().for_each_span_locked([](MSpan* s) { s->aux_bits = nullptr; });
   munmap(g_check_region, g_check_words * 8);
   g_check_region = nullptr;
 }

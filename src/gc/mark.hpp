@@ -24,7 +24,7 @@
 //
 // Owns: the work buffers (memory mapped for them, never malloc: a stopped
 // thread may hold the C library's locks), the helper threads, the checkmark
-// bits. Reads spans; writes only gc_bits / check_bits.
+// bits. Reads spans; writes only gc_bits / aux_bits.
 #pragma once
 
 #include <cstddef>
@@ -106,6 +106,15 @@ void mark_begin_cycle();
 // than Go's allocate-black keeps (an old dead object beside a written
 // one lives a cycle longer), never less. Main worker; the drain follows.
 void mark_written_range(std::uintptr_t begin, std::uintptr_t end);
+// Mostly-concurrent mark, heap lock held: just before the first stop,
+// begin maps room for nspans spans and attach copies each span's
+// alloc_bits into MSpan::aux_bits; mark_written_range then leaves alone
+// the objects there that are not marked (the trace decides about them).
+// end drops the copies (at the last stop, before gccheckmark needs
+// aux_bits).
+void mark_snapshot_begin(std::size_t nspans);
+void mark_snapshot_attach(MSpan* s);
+void mark_snapshot_end();
 // Make the next drain rescan every marked object (the written-page
 // tracker failed during the mark: no write can be trusted to be known).
 void mark_rescan_all_marked();

@@ -150,8 +150,12 @@ struct MSpan {
   std::atomic<std::uint64_t> alloc_bits[kBitmapWords];
   std::atomic<std::uint64_t> pending_free[kBitmapWords];
   std::atomic<std::uint64_t> gc_bits[kBitmapWords];
-  // gccheckmark's second set of mark bits while it runs, else nullptr.
-  std::atomic<std::uint64_t>* check_bits = nullptr;
+  // A second bitmap, else nullptr (one pointer for two uses, so that the
+  // record stays 512 bytes): gccheckmark's second set of mark bits while
+  // it runs; during a mostly-concurrent mark, from its first stop to its
+  // last, the span's alloc_bits as they were at the first stop (objects
+  // not in it were allocated since; a span made since has none).
+  std::atomic<std::uint64_t>* aux_bits = nullptr;
 
   const TypeInfo** type_records = nullptr;           // typed spans: one per slot
   TinyMasks* tiny = nullptr;                         // tiny spans
