@@ -80,6 +80,9 @@ typedef struct {
   uint64_t* pauses_ns;
   size_t npauses;
   uint64_t pause_total_ns;
+  /* mallocgc only (else negative, not printed): the longest time an
+   * allocation waited for a cycle to end (Stats::gc_stall_max_ns). */
+  double stall_max_ms;
   long long check;
 } gcw_result;
 
@@ -108,6 +111,7 @@ static void gcw_print(gcw_result* r) {
            r->npauses, max_ms, p99_ms);
     printf("\"pause_total_ms\": %.4f, ", (double)r->pause_total_ns * 1e-6);
   }
+  if (r->stall_max_ms >= 0) printf("\"stall_max_ms\": %.4f, ", r->stall_max_ms);
   printf("\"check\": %lld}\n", r->check);
   fflush(stdout);
 }

@@ -219,6 +219,7 @@ template <class H>
 int workload_main(H& h, double start, int argc, char** argv) {
   const char* bench = argc >= 2 ? argv[1] : "";
   gcw_result r{};
+  r.stall_max_ms = -1;  // fill_report sets it where the system reports it
   r.system = H::kName;
   r.bench = bench;
   if (std::strcmp(bench, "binary-trees") == 0 && gcw_param(argc, argv, 21, &r.param)) {

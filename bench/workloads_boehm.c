@@ -221,6 +221,7 @@ int main(int argc, char** argv) {
   pause_total_ns = 0;
 
   memset(&r, 0, sizeof r);
+  r.stall_max_ms = -1; /* not reported */
   r.system = "boehm";
   r.bench = bench;
   if (strcmp(bench, "binary-trees") == 0 && gcw_param(argc, argv, 21, &r.param)) {

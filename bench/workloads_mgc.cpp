@@ -67,6 +67,7 @@ struct MgcHeap {
     r.pauses_ns = pauses.data();
     r.npauses = n;
     r.pause_total_ns = s.pause_total_ns;
+    r.stall_max_ms = static_cast<double>(s.gc_stall_max_ns) * 1e-6;
   }
   std::array<std::uint64_t, 256> pauses{};
 };

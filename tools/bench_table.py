@@ -83,6 +83,7 @@ WORKLOAD_EXES = {
 }
 WORKLOAD_FIELDS = [
     "wall_s", "cpu_s", "peak_rss_mib", "gc_cycles", "pauses", "pause_max_ms", "pause_p99_ms", "pause_total_ms",
+    "stall_max_ms",
 ]
 WORKLOAD_ENV = {"mallocgc-concurrent": {"MALLOCGC_DEBUG": "gcstoptheworld=0"}}
 PAUSE_RING = 256  # pauses kept by mallocgc's stats() and Go's MemStats
@@ -483,30 +484,34 @@ def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
         "Wall: start of `main` to the end of the work. CPU: user + system time of every thread of the process "
         "(collector threads included). Peak RSS: `ru_maxrss`. Cycles: collections during the run. Pauses: "
         "mallocgc `stats().pause_ns`, Go `MemStats.PauseNs` (a cycle's two stop-the-world pauses summed), Boehm "
-        "`GC_EVENT_START` to `GC_EVENT_END`; p99 is the nearest rank. Nodes: mallocgc `alloc_typed` "
+        "`GC_EVENT_START` to `GC_EVENT_END`; p99 is the nearest rank. Max stall (mallocgc): the longest wait of an "
+        "allocation for a cycle another thread ran (`Stats::gc_stall_max_ns`; with the concurrent mark, the heap "
+        "reached the goal before the mark ended). Nodes: mallocgc `alloc_typed` "
         "(two pointer words), Go `&node{}`, Boehm `GC_MALLOC`; mimalloc frees every node with `mi_free` "
         "(no collector: the floor). binary-trees: the Benchmarks Game algorithm, one thread. GCBench: Boehm "
         "and Ellis's classic C version (stretch tree 18, long-lived tree 16, 500,000 doubles, trees 4 to 16)."
     )
     out.append("")
-    out.append("| benchmark | system | wall s | CPU s | peak RSS MiB | cycles | max pause ms | p99 pause ms |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| benchmark | system | wall s | CPU s | peak RSS MiB | cycles | max pause ms | p99 pause ms | "
+               "max stall ms |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     footnotes = []
     for key, title in titles.items():
         for system in WORKLOAD_SYSTEMS:
             name = labels[system]
             r = workloads.get(key, {}).get(system)
             if system in missing:
-                out.append(f"| {title} | {name} | {missing[system]} | | | | | |")
+                out.append(f"| {title} | {name} | {missing[system]} | | | | | | |")
                 continue
             if r is None or (r["error"] and r["runs"] == 0):
-                out.append(f"| {title} | {name} | failed (see below) | | | | | |")
+                out.append(f"| {title} | {name} | failed (see below) | | | | | | |")
                 continue
             m = r["median"]
             cycles = "—" if m["gc_cycles"] is None else f"{m['gc_cycles']:.0f}"
+            stall = "—" if m["stall_max_ms"] is None else fmt_num(m["stall_max_ms"])
             out.append(f"| {title} | {name} | {fmt_num(m['wall_s'])} | {fmt_num(m['cpu_s'])} | "
                        f"{fmt_num(m['peak_rss_mib'], 1)} | {cycles} | {fmt_num(m['pause_max_ms'])} | "
-                       f"{fmt_num(m['pause_p99_ms'])} |")
+                       f"{fmt_num(m['pause_p99_ms'])} | {stall} |")
             if system in ("mallocgc", "mallocgc-concurrent", "go") and r["max_cycles"] > PAUSE_RING:
                 footnotes.append(f"{title}, {name}: {r['max_cycles']} cycles; max and p99 cover the last "
                                  f"{PAUSE_RING} pauses (total of all pauses: {fmt_num(m['pause_total_ms'])} ms).")

@@ -322,6 +322,12 @@ struct Stats {
   // then stops the world).
   std::uint64_t num_concurrent_gc = 0;
   const char* gc_write_tracking = "none";
+  // Time allocating threads waited for a cycle another thread ran, in
+  // total and the longest wait: not pauses of the world, but a thread's
+  // stall all the same (in the mostly-concurrent mode: the heap reached
+  // its goal before the mark ended; Go's threads would help mark instead).
+  std::uint64_t gc_stall_total_ns = 0;
+  std::uint64_t gc_stall_max_ns = 0;
   // Per size class, objects other than tiny ones ([0] unused). heap_alloc
   // counts a tiny object's whole 16-byte block while any object in it lives
   // and, empty or not, each thread's current tiny block.

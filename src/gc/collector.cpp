@@ -65,6 +65,7 @@ std::uint64_t g_pause_total = 0;
 std::uint64_t g_pauses[256] = {};
 std::uint64_t g_gc_cpu_ns = 0;
 std::uint64_t g_concurrent_cycles = 0;
+std::uint64_t g_stall_total_ns = 0, g_stall_max_ns = 0;
 std::atomic<std::uint64_t> g_sweeper_cpu_ns{0};
 
 // The collector's CPU time so far: cycles, the sweeper, mark helpers.
@@ -457,8 +458,11 @@ void finish_mark(const GlobalsSnapshot& globals, std::uintptr_t self_sp, CycleRe
   res->mark_ns = now_ns() - t_mark;
   res->live = live;
   advance_sweep_gen();
+  // What was handed out since the first stop (heap_before was read there).
+  const std::uint64_t now_live = mheap().live();
+  const std::uint64_t during = res->concurrent && now_live > res->heap_before ? now_live - res->heap_before : 0;
   mheap().reset_live(live);
-  pacer_end_cycle(live, roots);
+  pacer_end_cycle(live, roots, during, res->concurrent);
 }
 
 // The concurrent part's state, carried from the first stop to the last.
@@ -718,14 +722,15 @@ bool concurrent_mark_possible() {
 constexpr int kMaxWrittenRounds = 8;
 constexpr std::int64_t kFewWrittenBytes = std::int64_t{1} << 20;
 
-// The mark between the two stops: the world runs, mark workers (a quarter
+// The mark between the two stops: the world runs, mark workers (a share
 // of the CPUs, at least one: the collecting thread) drain what the first
 // stop queued, then rounds of written pages until few are left.
+constexpr int kConcurrentWorkerShare = 4;
 void concurrent_mark(CycleResult* res) {
   TraceScope trace(TraceEv::kMarkConcurrent);
   const std::uint64_t t0 = now_ns();
   collector_reads_begin();
-  mark_prepare(std::max(1, worker_count() / 4));
+  mark_prepare(std::max(1, worker_count() / kConcurrentWorkerShare));
   if (debug_concurrent_mark_hook != nullptr) debug_concurrent_mark_hook(0);
   g_cmark.live += mark_drain();
   if (debug_concurrent_mark_hook != nullptr) debug_concurrent_mark_hook(1);
@@ -833,8 +838,18 @@ bool gc_cycle(bool forced) {
   std::unique_lock<std::mutex> cycle(g_cycle_lock, std::defer_lock);
   if (!cycle.try_lock()) {
     g_cycles_waiting.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t t0 = now_ns();
     cycle.lock();
     g_cycles_waiting.fetch_sub(1, std::memory_order_relaxed);
+    if (!forced) {
+      // An allocation stalled behind another thread's cycle (in the
+      // mostly-concurrent mode: the heap reached the goal before the mark
+      // ended, where Go's mutator would assist).
+      const std::uint64_t waited = now_ns() - t0;
+      std::lock_guard<std::mutex> g(g_stats_lock);
+      g_stall_total_ns += waited;
+      g_stall_max_ns = std::max(g_stall_max_ns, waited);
+    }
   }
   CycleLockOwner owner;
   // Under the cycle lock, which fork() handlers take: a child must not
@@ -1008,6 +1023,8 @@ void gc_stats(GcStats* out) {
   // process clock.
   out->cpu_fraction = cpu == 0 ? 0 : std::min(1.0, static_cast<double>(gc) / static_cast<double>(cpu));
   out->concurrent_cycles = g_concurrent_cycles;
+  out->stall_total_ns = g_stall_total_ns;
+  out->stall_max_ns = g_stall_max_ns;
 }
 
 }  // namespace mgc::internal

@@ -157,6 +157,10 @@ struct GcStats {
   std::uint64_t last_live;
   double cpu_fraction;
   std::uint64_t concurrent_cycles;  // cycles whose mark ran beside the program
+  // Allocations that waited for another thread's cycle to end: total, and
+  // the longest single wait.
+  std::uint64_t stall_total_ns;
+  std::uint64_t stall_max_ns;
 };
 void gc_stats(GcStats* out);
 

@@ -30,6 +30,10 @@ std::atomic<std::uint64_t> g_limiter_deferrals{0};
 
 std::atomic<bool> g_concurrent_pacing{false};
 std::atomic<std::uint64_t> g_concurrent_min_live{kConcurrentMinLive};
+// The last concurrent mark: the live heap it found and what the program
+// allocated while it ran (0, 0: none yet).
+std::atomic<std::uint64_t> g_runway_live{0};
+std::atomic<std::uint64_t> g_runway_alloc{0};
 
 // Set the goal and the trigger with it. A mostly-concurrent cycle must
 // start early enough that its mark ends before the heap reaches the goal:
@@ -41,8 +45,25 @@ void store_goal(std::uint64_t goal, bool after_mark = true) {
   g_heap_goal.store(goal, std::memory_order_relaxed);
   std::uint64_t trigger = goal;
   const std::uint64_t live = g_live.load(std::memory_order_relaxed);
-  if (after_mark && pacer_next_cycle_concurrent() && goal > live && goal != UINT64_MAX)
+  if (after_mark && pacer_next_cycle_concurrent() && goal > live && goal != UINT64_MAX) {
     trigger = live + (goal - live) / 10 * 7;
+    // The runway (Go's gcControllerState.trigger, simplified): what the
+    // program allocated during the last concurrent mark, scaled by how much
+    // more there is to mark now (a mark's time grows with the live heap),
+    // plus a tenth, must fit between the trigger and the goal. A mark that
+    // ran long starts the next one earlier (back to back at worst, as Go's
+    // do under pressure); one that ended with room to spare, later (at most
+    // at 95% of the way).
+    const std::uint64_t marked = g_runway_live.load(std::memory_order_relaxed);
+    const std::uint64_t alloc = g_runway_alloc.load(std::memory_order_relaxed);
+    if (marked != 0) {
+      const double runway =
+          static_cast<double>(alloc) * (static_cast<double>(live) / static_cast<double>(marked)) * 1.1;
+      const double room = static_cast<double>(goal - live);
+      const double start = runway >= room ? 0.0 : std::min(room - runway, room * 0.95);
+      trigger = live + static_cast<std::uint64_t>(start);
+    }
+  }
   g_heap_trigger.store(trigger, std::memory_order_relaxed);
 }
 
@@ -104,7 +125,11 @@ void pacer_set_min_goal(std::uint64_t bytes) {
 int pacer_gc_percent() { return g_percent.load(std::memory_order_relaxed); }
 std::int64_t pacer_memory_limit() { return g_limit.load(std::memory_order_relaxed); }
 
-void pacer_end_cycle(std::uint64_t live, std::uint64_t roots) {
+void pacer_end_cycle(std::uint64_t live, std::uint64_t roots, std::uint64_t allocated_during_mark, bool concurrent) {
+  if (concurrent) {
+    g_runway_live.store(live, std::memory_order_relaxed);
+    g_runway_alloc.store(allocated_during_mark, std::memory_order_relaxed);
+  }
   g_live.store(live, std::memory_order_relaxed);
   g_roots.store(roots, std::memory_order_relaxed);
   const int pct = g_percent.load(std::memory_order_relaxed);

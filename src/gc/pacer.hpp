@@ -50,7 +50,10 @@ std::int64_t pacer_memory_limit();
 
 // Recompute the goal after a mark that found live bytes and scanned roots
 // bytes of roots (or after a setting changed, with the last mark's figures).
-void pacer_end_cycle(std::uint64_t live, std::uint64_t roots);
+// A concurrent mark also says what the program allocated while it ran:
+// the next trigger leaves that much room (scaled) before the goal.
+void pacer_end_cycle(std::uint64_t live, std::uint64_t roots, std::uint64_t allocated_during_mark = 0,
+                     bool concurrent = false);
 std::uint64_t pacer_last_roots();
 std::uint64_t pacer_goal();
 std::uint64_t pacer_last_live();
@@ -81,7 +84,9 @@ std::uint64_t pacer_limiter_deferrals();
 void pacer_set_limiter(bool on, std::uint64_t capacity_ns);
 
 // Mostly-concurrent marking: cycles start at a trigger below the goal
-// (pacer.cpp's store_goal), and allocation waits for the cycle at the goal.
+// (pacer.cpp's store_goal: 70% of the way from the live heap to the goal
+// at first, then early enough for what the last mark saw allocated while
+// it ran), and allocation waits for the cycle at the goal.
 // Only once the last mark found kConcurrentMinLive or more (about 5 ms of
 // stop-the-world marking for pointer-dense data here): a smaller heap's
 // mark is shorter than what running it beside the program costs (a wake-up

@@ -79,6 +79,8 @@ Stats stats() {
   st.heap_goal = st.next_gc = internal::pacer_goal();
   st.gc_cpu_fraction = gs.cpu_fraction;
   st.num_concurrent_gc = gs.concurrent_cycles;
+  st.gc_stall_total_ns = gs.stall_total_ns;
+  st.gc_stall_max_ns = gs.stall_max_ns;
   st.gc_write_tracking = internal::os::dirty_tracking_name();
   st.gc_cpu_limited = internal::pacer_limiter_deferrals();
   return st;

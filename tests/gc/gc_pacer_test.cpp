@@ -166,3 +166,44 @@ TEST(GcCpuLimiterIdle, NeverPutsOffCyclesWhenTheLimitIsNotTooLow) {
 }
 
 }  // namespace
+
+namespace {
+
+// The mostly-concurrent trigger: 70% of the way to the goal before any
+// concurrent mark, then early enough for what the last one saw allocated
+// while it ran (scaled by the live heap, plus a tenth), back to back when
+// that does not fit; only for heaps of kConcurrentMinLive and more.
+TEST(GcPacerConcurrent, TriggerLeavesTheLastMarksRunwayBeforeTheGoal) {
+  mgc::collect();  // options applied
+  const int old_percent = mi::pacer_set_gc_percent(100);
+  mi::pacer_set_concurrent(true);
+  constexpr std::uint64_t kMiB = 1 << 20;
+  // Live 100 MiB, no roots: goal 200 MiB.
+  mi::pacer_end_cycle(100 * kMiB, 0);
+  EXPECT_EQ(mi::pacer_goal(), 200 * kMiB);
+  EXPECT_EQ(mi::g_heap_trigger.load(), 170 * kMiB) << "no concurrent mark yet: 70% of the way";
+  // A concurrent mark of 100 MiB during which 30 MiB were allocated: the
+  // next 33 MiB (30 x 1.1) must fit before the goal.
+  mi::pacer_end_cycle(100 * kMiB, 0, 30 * kMiB, true);
+  EXPECT_NEAR(static_cast<double>(mi::g_heap_trigger.load()), 167.0 * kMiB, 1.0 * kMiB);
+  // A stop-the-world cycle then finds 200 MiB live (it leaves the runway
+  // as the last concurrent mark measured it): twice as much to mark next
+  // time, twice the runway (66 MiB) before the goal of 400 MiB.
+  mi::pacer_end_cycle(200 * kMiB, 0);
+  EXPECT_NEAR(static_cast<double>(mi::g_heap_trigger.load()), 400.0 * kMiB - 66.0 * kMiB, 1.0 * kMiB);
+  // A mark that saw more allocated than the room: back to back.
+  mi::pacer_end_cycle(100 * kMiB, 0, 150 * kMiB, true);
+  EXPECT_EQ(mi::g_heap_trigger.load(), 100 * kMiB);
+  // Little allocated: at most 95% of the way.
+  mi::pacer_end_cycle(100 * kMiB, 0, 1, true);
+  EXPECT_EQ(mi::g_heap_trigger.load(), 195 * kMiB);
+  // Below kConcurrentMinLive: cycles stop the world, at the goal.
+  mi::pacer_end_cycle(mi::kConcurrentMinLive / 2, 0, 1, true);
+  EXPECT_FALSE(mi::pacer_next_cycle_concurrent());
+  EXPECT_EQ(mi::g_heap_trigger.load(), mi::pacer_goal());
+  mi::pacer_set_concurrent(false);
+  EXPECT_EQ(mi::g_heap_trigger.load(), mi::pacer_goal()) << "stop-the-world mode: the trigger is the goal";
+  mi::pacer_set_gc_percent(old_percent);
+}
+
+}  // namespace

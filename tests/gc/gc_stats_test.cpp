@@ -9,11 +9,15 @@
 // counters. Bounds are loose where the collector is conservative; nothing
 // here measures time.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <thread>
 
+#include "gc/collector.hpp"
 #include "gc_test_support.hpp"
 
 using gctest::collect_clean;
@@ -248,6 +252,31 @@ TEST(GcStats, GcCpuFractionIsAFraction) {
   const double f = mgc::stats().gc_cpu_fraction;
   EXPECT_GT(f, 0.0) << "20 cycles over a 4 MiB live heap took no CPU time";
   EXPECT_LE(f, 1.0);
+}
+
+}  // namespace
+
+namespace {
+
+// An allocation that waits for another thread's cycle is a stall, not a
+// pause of the world: counted apart (gc_stall_total_ns, gc_stall_max_ns).
+TEST(GcStats, AnAllocationWaitingForAnotherThreadsCycleIsCountedAsAStall) {
+  mgc::collect();
+  const mgc::Stats before = mgc::stats();
+  std::atomic<bool> about_to_wait{false};
+  mgc::internal::lock_collector();  // as a cycle running on this thread would hold it
+  std::thread waiter([&] {
+    mgc::ThreadScope registered;
+    about_to_wait = true;
+    mgc::internal::gc_cycle(false);  // the allocation slow path's call
+  });
+  while (!about_to_wait) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  mgc::internal::unlock_collector();
+  waiter.join();
+  const mgc::Stats after = mgc::stats();
+  EXPECT_GE(after.gc_stall_total_ns - before.gc_stall_total_ns, 30'000'000u);
+  EXPECT_GE(after.gc_stall_max_ns, 30'000'000u);
 }
 
 }  // namespace
