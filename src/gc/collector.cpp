@@ -841,10 +841,11 @@ bool gc_cycle(bool forced) {
     const std::uint64_t t0 = now_ns();
     cycle.lock();
     g_cycles_waiting.fetch_sub(1, std::memory_order_relaxed);
-    if (!forced) {
-      // An allocation stalled behind another thread's cycle (in the
-      // mostly-concurrent mode: the heap reached the goal before the mark
-      // ended, where Go's mutator would assist).
+    // An allocation stalled behind another thread's cycle (in the
+    // mostly-concurrent mode: the heap reached the goal before the mark
+    // ended, where Go's mutator would assist). Not the background
+    // collector's own wait: no allocation waits there.
+    if (!forced && this_thread_record() != nullptr) {
       const std::uint64_t waited = now_ns() - t0;
       std::lock_guard<std::mutex> g(g_stats_lock);
       g_stall_total_ns += waited;
