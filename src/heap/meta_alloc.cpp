@@ -1,5 +1,6 @@
 #include "heap/meta_alloc.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -24,7 +25,9 @@ struct MetaHeap {
   FreeBlock* bins[kNumBins] = {};
   char* bump = nullptr;  // the current 1 MiB mapping
   char* bump_end = nullptr;
-  std::size_t sys = 0;
+  // Written under the lock, read without it: the pacer reads it with the
+  // world stopped, when a stopped thread may hold the lock.
+  std::atomic<std::size_t> sys{0};
 };
 
 constinit MetaHeap g_meta;
@@ -54,7 +57,7 @@ void* meta_alloc(std::size_t size) {
         if (m == nullptr) return nullptr;
         g_meta.bump = static_cast<char*>(m);
         g_meta.bump_end = g_meta.bump + kChunk;
-        g_meta.sys += kChunk;
+        g_meta.sys.store(g_meta.sys.load(std::memory_order_relaxed) + kChunk, std::memory_order_relaxed);
       }
       // Blocks are carved in order of size class alignment: align the bump.
       auto b = reinterpret_cast<std::uintptr_t>(g_meta.bump);
@@ -64,7 +67,7 @@ void* meta_alloc(std::size_t size) {
         if (m == nullptr) return nullptr;
         g_meta.bump = static_cast<char*>(m);
         g_meta.bump_end = g_meta.bump + kChunk;
-        g_meta.sys += kChunk;
+        g_meta.sys.store(g_meta.sys.load(std::memory_order_relaxed) + kChunk, std::memory_order_relaxed);
         b = reinterpret_cast<std::uintptr_t>(g_meta.bump);
       }
       p = reinterpret_cast<void*>(b);
@@ -85,10 +88,7 @@ void meta_free(void* p, std::size_t size) {
   g_meta.bins[bin] = f;
 }
 
-std::size_t meta_sys_bytes() {
-  std::lock_guard<std::mutex> g(g_meta.lock);
-  return g_meta.sys;
-}
+std::size_t meta_sys_bytes() { return g_meta.sys.load(std::memory_order_relaxed); }
 
 void meta_lock() { g_meta.lock.lock(); }
 void meta_unlock() { g_meta.lock.unlock(); }

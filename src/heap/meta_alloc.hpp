@@ -23,7 +23,8 @@ void* meta_alloc(std::size_t size);
 // Give back a block from meta_alloc(size), with the same size.
 void meta_free(void* p, std::size_t size);
 
-// Bytes of metadata mapped from the OS so far.
+// Bytes of metadata mapped from the OS so far. Takes no lock: usable with
+// the world stopped (the pacer's memory-limit goal).
 std::size_t meta_sys_bytes();
 
 // Hold the metadata lock across fork() (see runtime/collect).

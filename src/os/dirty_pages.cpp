@@ -55,6 +55,18 @@ bool fail(const char* what) {
   return false;
 }
 
+// Tracking fails for good after it started: no lock (dirty_collect runs
+// with the world stopped, when a stopped thread may hold g_lock); the
+// descriptors stay open, unused, and the reason is kept for
+// dirty_tracking_error.
+std::atomic<const char*> g_lost_what{nullptr};
+std::atomic<int> g_lost_errno{0};
+void lost(const char* what) {
+  g_lost_errno.store(errno, std::memory_order_relaxed);
+  g_lost_what.store(what, std::memory_order_relaxed);
+  g_on.store(false, std::memory_order_release);
+}
+
 }  // namespace
 
 bool dirty_tracking_start() {
@@ -66,6 +78,7 @@ bool dirty_tracking_start() {
   if (g_pid != 0) close_all();
   g_pid = pid;
   g_error[0] = 0;
+  g_lost_what.store(nullptr, std::memory_order_relaxed);
   g_uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | kUserModeOnly));
   if (g_uffd < 0) return fail("userfaultfd");
   uffdio_api api{};
@@ -87,7 +100,12 @@ unsigned dirty_tracking_generation() { return g_generation.load(std::memory_orde
 
 bool dirty_tracking_on() { return g_on.load(std::memory_order_acquire) && g_pid == getpid(); }
 const char* dirty_tracking_name() { return dirty_tracking_on() ? "userfaultfd" : "none"; }
-const char* dirty_tracking_error() { return g_error; }
+const char* dirty_tracking_error() {
+  if (g_error[0] == 0 && g_lost_what.load(std::memory_order_relaxed) != nullptr)
+    std::snprintf(g_error, sizeof g_error, "%s: %s", g_lost_what.load(std::memory_order_relaxed),
+                  std::strerror(g_lost_errno.load(std::memory_order_relaxed)));
+  return g_error;
+}
 
 bool dirty_track(std::uintptr_t p, std::size_t size) {
   if (!dirty_tracking_on()) return false;
@@ -98,8 +116,7 @@ bool dirty_track(std::uintptr_t p, std::size_t size) {
   if (ioctl(g_uffd, UFFDIO_REGISTER, &reg) == 0) return true;
   // Writes there would go unseen: tracking is over for this process (the
   // collector notices and rescans what it marked, or stops the world).
-  std::lock_guard<std::mutex> g(g_lock);
-  fail("userfaultfd: register");
+  lost("userfaultfd: register");
   return false;
 }
 
@@ -121,8 +138,7 @@ std::int64_t dirty_collect(std::uintptr_t begin, std::uintptr_t end, DirtyRunFn 
     const int n = ioctl(g_pagemap, kPagemapScan, &a);
     if (n < 0) {
       if (errno == EINTR) continue;
-      std::lock_guard<std::mutex> g(g_lock);
-      fail("PAGEMAP_SCAN");
+      lost("PAGEMAP_SCAN");
       return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -143,8 +159,7 @@ bool dirty_unprotect(std::uintptr_t begin, std::uintptr_t end) {
   wp.range.len = end - begin;
   wp.mode = 0;
   if (ioctl(g_uffd, UFFDIO_WRITEPROTECT, &wp) == 0) return true;
-  std::lock_guard<std::mutex> g(g_lock);
-  fail("userfaultfd: unprotect");
+  lost("userfaultfd: unprotect");
   return false;
 }
 

@@ -3,14 +3,20 @@
 // more than the live heap itself ever justified, or garbage that cannot
 // reuse the free pages (large objects of ever larger sizes, as GMP's
 // temporaries are) grows the heap, which raises the goal, without end.
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
+#include "gc/collector.hpp"
 #include "gc/pacer.hpp"
 #include "gtest/gtest.h"
+#include "heap/meta_alloc.hpp"
 #include "heap/mheap.hpp"
 #include "mallocgc/mallocgc.hpp"
 #include "runtime/options.hpp"
@@ -204,6 +210,61 @@ TEST(GcPacerConcurrent, TriggerLeavesTheLastMarksRunwayBeforeTheGoal) {
   mi::pacer_set_concurrent(false);
   EXPECT_EQ(mi::g_heap_trigger.load(), mi::pacer_goal()) << "stop-the-world mode: the trigger is the goal";
   mi::pacer_set_gc_percent(old_percent);
+}
+
+}  // namespace
+
+namespace {
+
+// With a memory limit the goal counts the allocator's metadata, read with
+// the world stopped: a thread stopped while it held the metadata lock made
+// that read wait for ever (ECL's threads workload hung so, about one run in
+// a hundred). The read takes no lock now. In a child, under an alarm.
+std::atomic<int> g_holder_state{0};  // 1: take the lock, 2: holding it, 3: let go
+std::atomic<bool> g_holder_registered{false};
+
+void take_lock_before_the_stop(mi::GcEvent e) {
+  if (e != mi::GcEvent::kPreStopWorld || g_holder_state.load() != 0) return;
+  g_holder_state = 1;
+  while (g_holder_state.load() != 2) {
+  }
+}
+
+TEST(GcPacerMemoryLimit, GoalIsComputedWhileAStoppedThreadHoldsTheMetadataLock) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(30);
+    mgc::set_memory_limit(std::int64_t{1} << 30);
+    std::thread holder([] {
+      mgc::ThreadScope registered;
+      g_holder_registered = true;
+      while (g_holder_state.load() != 1) {
+      }
+      mi::meta_lock();
+      g_holder_state = 2;
+      while (g_holder_state.load() != 3) {
+      }  // running (stoppable), the lock held
+      mi::meta_unlock();
+    });
+    // Registered first (registration takes a lock the cycle holds). The
+    // holder takes the lock just before the world stops, so the stop finds
+    // it holding the lock.
+    while (!g_holder_registered) {
+    }
+    mi::GcHooks hooks;
+    hooks.on_event = take_lock_before_the_stop;
+    mi::set_gc_hooks(hooks);
+    mgc::collect();
+    mi::set_gc_hooks(mi::GcHooks{});
+    g_holder_state = 3;
+    holder.join();
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the cycle hung (killed by its alarm) or failed: status " << status;
 }
 
 }  // namespace
