@@ -974,36 +974,62 @@ void mark_written_range(std::uintptr_t begin, std::uintptr_t end) {
 }
 
 namespace {
-std::atomic<std::uint64_t>* g_snap_region = nullptr;
-std::size_t g_snap_words = 0, g_snap_used = 0;
+
+// Room for a second bitmap per span (MSpan::aux_bits), handed out span by
+// span and given back whole: the concurrent mark's alloc-bit copies and
+// gccheckmark's mark bits, which never overlap in time.
+class AuxBitsRegion {
+ public:
+  // Room for nspans spans; false when the OS refuses it.
+  bool map(std::size_t nspans) {
+    words_ = (nspans + 1) * kBitmapWords;
+    used_ = 0;
+    void* p = mmap(nullptr, words_ * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<std::atomic<std::uint64_t>*>(p);
+    return base_ != nullptr;
+  }
+  // n words for one span, or nullptr when more spans came than counted.
+  std::atomic<std::uint64_t>* take(std::size_t n) {
+    if (base_ == nullptr || used_ + n > words_) return nullptr;
+    std::atomic<std::uint64_t>* bits = base_ + used_;
+    used_ += n;
+    return bits;
+  }
+  // Heap lock held (or the world stopped): every span forgets its bits.
+  void unmap() {
+    if (base_ == nullptr) return;
+    mheap().for_each_span_locked([](MSpan* s) { s->aux_bits = nullptr; });
+    munmap(base_, words_ * 8);
+    base_ = nullptr;
+  }
+
+ private:
+  std::atomic<std::uint64_t>* base_ = nullptr;
+  std::size_t words_ = 0, used_ = 0;
+};
+
+AuxBitsRegion g_snapshot;
+AuxBitsRegion g_checkmark;
+
 }  // namespace
 
 void mark_snapshot_begin(std::size_t nspans) {
-  g_snap_words = (nspans + 1) * kBitmapWords;
-  g_snap_used = 0;
-  void* p = mmap(nullptr, g_snap_words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   // Without the memory, no span gets a snapshot: every object on a
   // written page counts as new (more kept, nothing lost).
-  g_snap_region = p == MAP_FAILED ? nullptr : static_cast<std::atomic<std::uint64_t>*>(p);
+  g_snapshot.map(nspans);
 }
 
 void mark_snapshot_attach(MSpan* s) {
-  if (g_snap_region == nullptr || scan_mode(s->kind) == ScanMode::kNone) return;
+  if (scan_mode(s->kind) == ScanMode::kNone) return;
   const std::size_t n = s->bitmap_words();
-  if (g_snap_used + n > g_snap_words) return;
-  std::atomic<std::uint64_t>* bits = g_snap_region + g_snap_used;
-  g_snap_used += n;
+  std::atomic<std::uint64_t>* bits = g_snapshot.take(n);
+  if (bits == nullptr) return;
   for (std::size_t w = 0; w < n; w++)
     bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed), std::memory_order_relaxed);
   s->aux_bits = bits;
 }
 
-void mark_snapshot_end() {
-  if (g_snap_region == nullptr) return;
-  mheap().for_each_span_locked([](MSpan* s) { s->aux_bits = nullptr; });
-  munmap(g_snap_region, g_snap_words * 8);
-  g_snap_region = nullptr;
-}
+void mark_snapshot_end() { g_snapshot.unmap(); }
 
 void mark_rescan_all_marked() { g_overflowed.store(true, std::memory_order_relaxed); }
 
@@ -1023,32 +1049,19 @@ std::uintptr_t object_base(std::uintptr_t p) {
   return locate(p, &o) ? o.base : 0;
 }
 
-namespace {
-std::atomic<std::uint64_t>* g_check_region = nullptr;
-std::size_t g_check_words = 0, g_check_used = 0;
-}  // namespace
-
 void checkmark_begin(std::size_t nspans) {
-  g_check_words = (nspans + 1) * kBitmapWords;
-  void* p =
-      mmap(nullptr, g_check_words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) fatal("gccheckmark: cannot map its mark bits");
-  g_check_region = static_cast<std::atomic<std::uint64_t>*>(p);
-  g_check_used = 0;
+  if (!g_checkmark.map(nspans)) fatal("gccheckmark: cannot map its mark bits");
   g_checking = true;
 }
 
 void checkmark_attach(MSpan* s) {
-  if (g_check_used + kBitmapWords > g_check_words) fatal("gccheckmark: more spans than counted");
-  s->aux_bits = g_check_region + g_check_used;
-  g_check_used += kBitmapWords;
+  s->aux_bits = g_checkmark.take(kBitmapWords);
+  if (s->aux_bits == nullptr) fatal("gccheckmark: more spans than counted");
 }
 
 void checkmark_end() {
   g_checking = false;
-  mheap().for_each_span_locked([](MSpan* s) { s->aux_bits = nullptr; });
-  munmap(g_check_region, g_check_words * 8);
-  g_check_region = nullptr;
+  g_checkmark.unmap();
 }
 
 }  // namespace mgc::internal
