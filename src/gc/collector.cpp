@@ -50,8 +50,10 @@ struct CycleLockOwner {
 };
 std::atomic<bool> g_marking{false};
 }  // namespace
-extern void (*debug_concurrent_mark_hook)(int phase);
-extern bool debug_ignore_written_pages;
+
+void (*debug_concurrent_mark_hook)(int phase) = nullptr;
+bool debug_ignore_written_pages = false;
+
 namespace {
 
 void event(GcEvent e) {
@@ -403,9 +405,8 @@ enum class StopPhase {
 
 std::atomic<bool> g_concurrent_mark{false};  // between the two stops
 
-// The spans' state at the start of a mark (the first stop). Returns how
-// many spans are in use.
-std::size_t prepare_spans_for_mark(bool concurrent) {
+// The spans' state at the start of a mark (the first stop).
+void prepare_spans_for_mark(bool concurrent) {
   const std::uint32_t gen = sweep_gen();
   // Spans the background sweeper had not reached yet (it may be behind).
   for (int spc = 0; spc < kNumSpanClasses; spc++) mcentral(spc).sweep_unswept_locked();
@@ -417,23 +418,23 @@ std::size_t prepare_spans_for_mark(bool concurrent) {
   // sweep it with a mark half done nor blacken what it handed out (the
   // mark judges those objects; after this cycle the span needs a sweep
   // again, by this mark).
-  std::size_t nspans = 0;
   mheap().for_each_span_locked([&](MSpan* s) {
-    nspans++;
     if (s->sweep_gen.load(std::memory_order_relaxed) == gen) return;
     for (std::size_t w = 0; w < kBitmapWords; w++) s->gc_bits[w].store(0, std::memory_order_relaxed);
     if (concurrent) s->sweep_gen.store(gen, std::memory_order_relaxed);
   });
-  return nspans;
 }
 
-// A run of written pages: its objects are marked and queued again.
-void on_written(void*, std::uintptr_t begin, std::uintptr_t end) { mark_written_range(begin, end); }
+// A run of written pages: its objects are marked and queued again (not
+// under debug_ignore_written_pages).
 void ignore_written(void*, std::uintptr_t, std::uintptr_t) {}
+void on_written(void*, std::uintptr_t begin, std::uintptr_t end) {
+  if (!debug_ignore_written_pages) mark_written_range(begin, end);
+}
 
 // The end of every mark, world stopped: verify, finalize, advance.
 void finish_mark(const GlobalsSnapshot& globals, std::uintptr_t self_sp, CycleResult* res, std::uint64_t live,
-                 std::uint64_t roots, std::uint64_t t_mark, std::size_t nspans) {
+                 std::uint64_t roots, std::uint64_t t_mark) {
   res->workers = mark_workers_used();
   if (debug_unmark_after_mark != 0) {
     const std::uintptr_t victim = ~debug_unmark_after_mark;
@@ -445,8 +446,7 @@ void finish_mark(const GlobalsSnapshot& globals, std::uintptr_t self_sp, CycleRe
   }
   if (g_config.checkmark) {
     TraceScope trace(TraceEv::kCheckmark);
-    checkmark_begin(nspans);
-    mheap().for_each_span_locked([](MSpan* s) { checkmark_attach(s); });
+    checkmark_begin();
     queue_roots(globals, self_sp);
     mark_drain();
     checkmark_end();
@@ -481,8 +481,7 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     // read as they are now; the drain finishes with the world stopped.
     g_marking.store(true, std::memory_order_relaxed);
     TraceScope trace(TraceEv::kMarkTermination);
-    std::int64_t written =
-        mheap().collect_written_locked(debug_ignore_written_pages ? ignore_written : on_written, nullptr);
+    std::int64_t written = mheap().collect_written_locked(on_written, nullptr);
     if (written < 0 || !os::dirty_tracking_on()) {
       // The tracker failed during the mark: every marked object again.
       mark_rescan_all_marked();
@@ -495,14 +494,12 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
     g_cmark.live += mark_drain();
     mark_snapshot_end();
     g_concurrent_mark.store(false, std::memory_order_relaxed);
-    std::size_t nspans = 0;
-    mheap().for_each_span_locked([&](MSpan*) { nspans++; });
     trace.a0 = res->final_written;
-    finish_mark(globals, self_sp, res, g_cmark.live, g_cmark.roots, g_cmark.t_mark, nspans);
+    finish_mark(globals, self_sp, res, g_cmark.live, g_cmark.roots, g_cmark.t_mark);
     return;
   }
   res->heap_before = mheap().live();
-  const std::size_t nspans = prepare_spans_for_mark(phase == StopPhase::kStart);
+  prepare_spans_for_mark(phase == StopPhase::kStart);
   const std::uint64_t t_mark = now_ns();
   event(GcEvent::kMarkStart);
   g_marking.store(true, std::memory_order_relaxed);
@@ -531,7 +528,7 @@ void stopped_cycle(const GlobalsSnapshot& globals, std::uintptr_t self_sp, Cycle
   TraceScope trace_mark(TraceEv::kMark);
   const std::uint64_t live = mark_drain();
   trace_mark.a1 = static_cast<std::uint64_t>(mark_workers_used());
-  finish_mark(globals, self_sp, res, live, roots, t_mark, nspans);
+  finish_mark(globals, self_sp, res, live, roots, t_mark);
   trace_mark.a0 = res->live;
 }
 
@@ -738,8 +735,7 @@ void concurrent_mark(CycleResult* res) {
   while (rounds < kMaxWrittenRounds) {
     rounds++;
     TraceScope round(TraceEv::kMarkWritten);
-    const std::int64_t written =
-        mheap().collect_written(debug_ignore_written_pages ? ignore_written : on_written, nullptr);
+    const std::int64_t written = mheap().collect_written(on_written, nullptr);
     round.a0 = written < 0 ? 0 : static_cast<std::uint64_t>(written);
     if (written < 0) break;  // the last stop rescans every marked object
     g_cmark.live += mark_drain();
@@ -781,10 +777,7 @@ void run_cycle(bool forced) {
     // the trace finds every live object either way. Records are not
     // recycled from here on, so no copy is left on a reused one.
     mheap().lock();
-    std::size_t nspans = 0;
-    mheap().for_each_span_locked([&](MSpan*) { nspans++; });
-    mark_snapshot_begin(nspans);
-    mheap().for_each_span_locked([](MSpan* s) { mark_snapshot_attach(s); });
+    mark_snapshot_take();
     mheap().unlock();
     res.pause1_ns = run_stop(StopPhase::kStart, &res);
     concurrent_mark(&res);
@@ -879,9 +872,6 @@ bool gc_cycle(bool forced) {
   run_cycle(forced);
   return true;
 }
-
-void (*debug_concurrent_mark_hook)(int phase) = nullptr;
-bool debug_ignore_written_pages = false;
 
 void collect_in_background() {
   if (!pacer_next_cycle_concurrent() || tls_holds_cycle_lock || mheap().live() >= pacer_goal()) {

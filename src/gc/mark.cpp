@@ -1011,22 +1011,27 @@ class AuxBitsRegion {
 AuxBitsRegion g_snapshot;
 AuxBitsRegion g_checkmark;
 
-}  // namespace
-
-void mark_snapshot_begin(std::size_t nspans) {
-  // Without the memory, no span gets a snapshot: every object on a
-  // written page counts as new (more kept, nothing lost).
-  g_snapshot.map(nspans);
+std::size_t count_spans_locked() {
+  std::size_t n = 0;
+  mheap().for_each_span_locked([&](MSpan*) { n++; });
+  return n;
 }
 
-void mark_snapshot_attach(MSpan* s) {
-  if (scan_mode(s->kind) == ScanMode::kNone) return;
-  const std::size_t n = s->bitmap_words();
-  std::atomic<std::uint64_t>* bits = g_snapshot.take(n);
-  if (bits == nullptr) return;
-  for (std::size_t w = 0; w < n; w++)
-    bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed), std::memory_order_relaxed);
-  s->aux_bits = bits;
+}  // namespace
+
+void mark_snapshot_take() {
+  // Without the memory, no span gets a snapshot: every object on a
+  // written page counts as new (more kept, nothing lost).
+  if (!g_snapshot.map(count_spans_locked())) return;
+  mheap().for_each_span_locked([](MSpan* s) {
+    if (scan_mode(s->kind) == ScanMode::kNone) return;
+    const std::size_t n = s->bitmap_words();
+    std::atomic<std::uint64_t>* bits = g_snapshot.take(n);
+    if (bits == nullptr) return;
+    for (std::size_t w = 0; w < n; w++)
+      bits[w].store(s->alloc_bits[w].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    s->aux_bits = bits;
+  });
 }
 
 void mark_snapshot_end() { g_snapshot.unmap(); }
@@ -1049,14 +1054,13 @@ std::uintptr_t object_base(std::uintptr_t p) {
   return locate(p, &o) ? o.base : 0;
 }
 
-void checkmark_begin(std::size_t nspans) {
-  if (!g_checkmark.map(nspans)) fatal("gccheckmark: cannot map its mark bits");
+void checkmark_begin() {
+  if (!g_checkmark.map(count_spans_locked())) fatal("gccheckmark: cannot map its mark bits");
+  mheap().for_each_span_locked([](MSpan* s) {
+    s->aux_bits = g_checkmark.take(kBitmapWords);
+    if (s->aux_bits == nullptr) fatal("gccheckmark: more spans than counted");
+  });
   g_checking = true;
-}
-
-void checkmark_attach(MSpan* s) {
-  s->aux_bits = g_checkmark.take(kBitmapWords);
-  if (s->aux_bits == nullptr) fatal("gccheckmark: more spans than counted");
 }
 
 void checkmark_end() {

@@ -107,13 +107,11 @@ void mark_begin_cycle();
 // one lives a cycle longer), never less. Main worker; the drain follows.
 void mark_written_range(std::uintptr_t begin, std::uintptr_t end);
 // Mostly-concurrent mark, heap lock held: just before the first stop,
-// begin maps room for nspans spans and attach copies each span's
-// alloc_bits into MSpan::aux_bits; mark_written_range then leaves alone
-// the objects there that are not marked (the trace decides about them).
-// end drops the copies (at the last stop, before gccheckmark needs
-// aux_bits).
-void mark_snapshot_begin(std::size_t nspans);
-void mark_snapshot_attach(MSpan* s);
+// take copies every in-use span's alloc_bits into MSpan::aux_bits;
+// mark_written_range then leaves alone the objects there that are not
+// marked (the trace decides about them). end drops the copies (at the last
+// stop, before gccheckmark needs aux_bits).
+void mark_snapshot_take();
 void mark_snapshot_end();
 // Make the next drain rescan every marked object (the written-page
 // tracker failed during the mark: no write can be trusted to be known).
@@ -150,11 +148,10 @@ bool object_marked(std::uintptr_t p);
 // The start of the allocated object holding p, or 0.
 std::uintptr_t object_base(std::uintptr_t p);
 
-// gccheckmark. begin maps a second set of mark bits for the given spans'
-// count; while checking, mark_root / mark_object_at / mark_drain mark those
-// bits instead, serially, and abort on an object the real bits lack.
-void checkmark_begin(std::size_t nspans_hint);
-void checkmark_attach(MSpan* s);  // every in-use span, world stopped
+// gccheckmark, world stopped. begin gives every in-use span a second set of
+// mark bits; while checking, mark_root / mark_object_at / mark_drain mark
+// those bits instead, serially, and abort on an object the real bits lack.
+void checkmark_begin();
 void checkmark_end();
 
 // Workers used by the last drain.

@@ -173,22 +173,17 @@ std::int64_t MHeap::collect_written_from(const PageChunk* head, os::DirtyRunFn f
   return total;
 }
 
+const PageChunk* MHeap::chunks_head() {
+  std::lock_guard<std::mutex> g(lock_);
+  return pages_.chunks_head();
+}
+
 std::int64_t MHeap::collect_written(os::DirtyRunFn fn, void* ctx) {
-  const PageChunk* head;
-  {
-    std::lock_guard<std::mutex> g(lock_);
-    head = pages_.chunks_head();
-  }
-  return collect_written_from(head, fn, ctx);
+  return collect_written_from(chunks_head(), fn, ctx);
 }
 
 void MHeap::unprotect_written() {
-  const PageChunk* head;
-  {
-    std::lock_guard<std::mutex> g(lock_);
-    head = pages_.chunks_head();
-  }
-  for (const PageChunk* c = head; c != nullptr; c = c->next)
+  for (const PageChunk* c = chunks_head(); c != nullptr; c = c->next)
     if (!os::dirty_unprotect(c->base, c->base + c->npages * kPageSize)) return;
 }
 

@@ -179,6 +179,9 @@ class MHeap {
   SpanList deferred_;  // spans free_span was given while defer_frees_
   void free_span_now(MSpan* s);
   std::int64_t collect_written_from(const PageChunk* head, os::DirtyRunFn fn, void* ctx);
+  // The newest chunk, read under the heap lock; the list from there on
+  // does not change (PageAlloc::chunks_head).
+  const PageChunk* chunks_head();
   std::size_t inuse_pages_ = 0;
   SpanList large_;  // every large span not yet being freed
   // The sweep generation of the last whole walk of large_ (written under
