@@ -647,7 +647,10 @@ void stop_for_cycle(GlobalsSnapshot* globals, Stop* st) {
     st->stops++;
     event(GcEvent::kPostStopWorld);
     const pid_t releaser = release_retries < kReleaseRetries ? thread_releasing_the_lock() : 0;
-    if (releaser == 0 && globals_unchanged(*globals)) return;
+    if (releaser == 0 && globals_unchanged(*globals)) {
+      mark_world_stopped(true);
+      return;
+    }
     // A thread stopped inside its release of the cycle lock (see
     // kReleaseRetries), or a shared object was loaded or unloaded since the
     // listing, or is being loaded by a thread just stopped: again. The
@@ -675,6 +678,7 @@ void stop_for_cycle(GlobalsSnapshot* globals, Stop* st) {
 
 // Restart the world stopped by stop_for_cycle; returns the pause.
 std::uint64_t restart_after_cycle(const Stop& st) {
+  mark_world_stopped(false);
   event(GcEvent::kPreStartWorld);
   {
     TraceScope trace(TraceEv::kStartThreads);

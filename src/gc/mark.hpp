@@ -94,6 +94,10 @@ void unlock_mark_procs();
 // Also for push_range_from_callback outside a drain.
 void mark_root(const RootRange& r);
 void mark_roots_now(bool on);
+// The world is stopped for a cycle (true), or about to restart (false).
+// While it is and one worker marks, mark bits are set with plain stores:
+// no other thread can write them (see g_marks_exclusive in mark.cpp).
+void mark_world_stopped(bool stopped);
 // Whether the calling thread is draining (a mark worker, in a mark
 // procedure's call).
 bool mark_draining_here();

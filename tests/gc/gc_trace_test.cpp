@@ -92,6 +92,43 @@ TEST(GcTrace, WriteTraceRecordsCyclesStopsWorkersAndSweeps) {
   std::remove(path.c_str());
 }
 
+// A binary tree, kept in a global: marking it never fills a buffer (the
+// depth-first mark keeps about one entry per level), so helpers are
+// brought in by the collecting thread's offer of half its work.
+struct TreeNode {
+  TreeNode* left;
+  TreeNode* right;
+};
+TreeNode* g_tree = nullptr;
+
+[[gnu::noinline]] TreeNode* make_tree(int depth) {
+  auto* n = static_cast<TreeNode*>(mgc::alloc(sizeof(TreeNode)));
+  if (n == nullptr) std::abort();
+  if (depth > 0) {
+    n->left = make_tree(depth - 1);
+    n->right = make_tree(depth - 1);
+  }
+  return n;
+}
+
+std::size_t count_tree(const TreeNode* n) { return n == nullptr ? 0 : 1 + count_tree(n->left) + count_tree(n->right); }
+
+TEST(GcTrace, ADeepNarrowGraphIsMarkedByHelpersToo) {
+  use_mark_threads(2);
+  g_tree = make_tree(17);
+  mgc::collect();
+  ASSERT_TRUE(mgc::start_trace());
+  mgc::collect();
+  const std::string path = temp_path("gc_trace_tree.json");
+  ASSERT_TRUE(mgc::write_trace(path.c_str())) << std::strerror(errno);
+  mgc::stop_trace();
+  EXPECT_EQ(check_trace(path, "--min-cycles 1 --min-worker-tids 2"), 0);
+  // Shared between two workers, the tree is still whole.
+  EXPECT_EQ(count_tree(g_tree), (std::size_t{1} << 18) - 1);
+  g_tree = nullptr;
+  std::remove(path.c_str());
+}
+
 TEST(GcTrace, NothingIsRecordedWhileOff) {
   // The ring exists (a start maps it), recording is off.
   ASSERT_TRUE(mgc::start_trace());
