@@ -38,6 +38,19 @@ struct Gray {
   RootKind kind;
 };
 
+// A copy of an entry that a push may have written a moment ago, field by
+// field: each load then matches one store of the push and is forwarded
+// from the store buffer. The compiler's own copy reads 16 bytes at once
+// across two stores (base and the one-byte kind), which cannot be
+// forwarded and waits for both to reach the cache: a quarter of the
+// drain's time on a conservative mark that stays in the cache.
+inline Gray load_gray(const Gray& g) {
+  std::uintptr_t begin = g.begin, end = g.end, base = g.base;
+  const TypeInfo* type = g.type;
+  asm("" : "+r"(begin), "+r"(end), "+r"(base), "+r"(type));
+  return {begin, end, type, base, g.kind};
+}
+
 // Gray::type of a typed small object whose type record (at Gray::base) is
 // not read yet.
 const TypeInfo* const kTypeNotRead = reinterpret_cast<const TypeInfo*>(1);
@@ -331,7 +344,8 @@ void Worker::drain() {
   tls_worker = outer;
 }
 
-void Worker::drain_loop() {
+// Reads heap words as scan() does: unchecked by the sanitizers.
+__attribute__((no_sanitize("address", "undefined"))) void Worker::drain_loop() {
   // Objects are scanned in the order they come off the buffer, but through
   // a small FIFO: each is prefetched when it enters and scanned kAhead
   // pops later, so the cache misses of a pointer-chasing mark overlap
@@ -339,26 +353,43 @@ void Worker::drain_loop() {
   constexpr unsigned kAhead = 8;
   // About 50 us of marking: a short mark is not worth a helper's wake-up.
   constexpr std::uint64_t kScansAlone = 4096;
-  Gray ring[kAhead];
+  // The FIFO by field (see load_gray: no copy of a whole entry).
+  std::uintptr_t ring_begin[kAhead], ring_end[kAhead], ring_base[kAhead];
+  const TypeInfo* ring_type[kAhead];
+  RootKind ring_kind[kAhead];
   unsigned head = 0, count = 0, since_check = 0;
   std::uint64_t scans = 0;
   bool shared = false;
   for (;;) {
     while (count < kAhead && cur_->n != 0) {
-      const Gray& e = cur_->e[--cur_->n];
+      const Gray e = load_gray(cur_->e[--cur_->n]);
       __builtin_prefetch(reinterpret_cast<const void*>(e.begin));
       if (e.type == kTypeNotRead) __builtin_prefetch(reinterpret_cast<const void*>(e.base));
-      ring[(head + count) % kAhead] = e;
+      const unsigned slot = (head + count) % kAhead;
+      ring_begin[slot] = e.begin;
+      ring_end[slot] = e.end;
+      ring_type[slot] = e.type;
+      ring_base[slot] = e.base;
+      ring_kind[slot] = e.kind;
       count++;
     }
     if (count == 0) {
       if (!refill()) return;
       continue;
     }
-    const Gray e = ring[head];
+    const unsigned at = head;
     head = (head + 1) % kAhead;
     count--;
-    scan(e);
+    if (ring_type[at] == nullptr && ring_end[at] - ring_begin[at] <= kPieceBytes) {
+      // A conservative range in one piece (most objects): scanned here,
+      // without scan()'s call and its dispatch on the entry's form.
+      const std::uintptr_t end = ring_end[at];
+      const RootKind kind = ring_kind[at];
+      for (std::uintptr_t p = ring_begin[at]; p < end; p += 8)
+        mark(*reinterpret_cast<const std::uintptr_t*>(p), p, kind);
+    } else {
+      scan({ring_begin[at], ring_end[at], ring_type[at], ring_base[at], ring_kind[at]});
+    }
     // Another worker is idle: give it half of what is queued here. Helpers
     // start when a buffer fills, which a deep and narrow graph (a tree,
     // a list) never does: after kScansAlone objects, half is given anyway,
@@ -480,7 +511,7 @@ __attribute__((always_inline)) inline void Worker::queue_contents(MSpan* s, std:
 }
 
 __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gray& in) {
-  Gray e = in;
+  Gray e = load_gray(in);
   if (e.type == kDescriptor) return scan_descriptor(e.begin, e.end);
   if (e.type == kTypeNotRead) {
     e.type = *reinterpret_cast<const TypeInfo* const*>(e.base);
