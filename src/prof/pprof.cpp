@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "prof/math.hpp"
 #include "prof/sample.hpp"
 
 namespace mgc::internal {
@@ -249,7 +249,7 @@ void scale(std::uint64_t count, std::uint64_t bytes, std::int64_t rate, std::uin
     return;
   }
   const double avg = static_cast<double>(bytes) / static_cast<double>(count);
-  const double k = 1 / (1 - std::exp(-avg / static_cast<double>(rate)));
+  const double k = 1 / (1 - exp_of(-avg / static_cast<double>(rate)));
   *c = static_cast<std::uint64_t>(static_cast<double>(count) * k);
   *b = static_cast<std::uint64_t>(static_cast<double>(bytes) * k);
 }

@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -12,6 +11,7 @@
 #include "heap/mcache.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
+#include "prof/math.hpp"
 
 namespace mgc::internal {
 
@@ -44,7 +44,7 @@ std::uint64_t next_random(MCache* c) {
 std::int64_t draw_distance(MCache* c, std::int64_t rate) {
   // u uniform in (0, 1]: 53 random bits, plus one so that log(u) is finite.
   const double u = static_cast<double>((next_random(c) >> 11) + 1) * 0x1.0p-53;
-  const double d = -std::log(u) * static_cast<double>(rate);
+  const double d = -log_of(u) * static_cast<double>(rate);
   if (d >= 0x1.0p62) return std::int64_t{1} << 62;
   return static_cast<std::int64_t>(d) + 1;
 }
