@@ -274,6 +274,10 @@ class Worker {
   std::uint64_t marked_bytes = 0;
 
   void scan(const Gray& e);
+  // The pointer words of a typed object at base (plain layout, t->period
+  // 0) that lie in [begin, end): by its type's bits, a set bit at a time.
+  void scan_pointer_words(const TypeInfo* t, std::uintptr_t base, std::uintptr_t begin, std::uintptr_t end,
+                          RootKind kind);
   // Scan the object at p as descriptor d says.
   void scan_descriptor(std::uintptr_t p, std::uintptr_t d);
   void call_mark_proc(std::uintptr_t p, std::uintptr_t d);
@@ -387,6 +391,16 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::drain_loop() {
       const RootKind kind = ring_kind[at];
       for (std::uintptr_t p = ring_begin[at]; p < end; p += 8)
         mark(*reinterpret_cast<const std::uintptr_t*>(p), p, kind);
+    } else if (ring_type[at] == kTypeNotRead) {
+      // A small typed object (the record was prefetched with it): so too.
+      const TypeInfo* t = *reinterpret_cast<const TypeInfo* const*>(ring_base[at]);
+      if (t == nullptr) continue;  // a slot reserved by a cache, never handed out
+      if (t->period == 0) {
+        const std::uintptr_t obj = ring_begin[at];
+        scan_pointer_words(t, obj, obj, obj + t->nwords * 8, ring_kind[at]);
+      } else {
+        scan({ring_begin[at], ring_end[at], ring_type[at], ring_base[at], ring_kind[at]});
+      }
     } else {
       scan({ring_begin[at], ring_end[at], ring_type[at], ring_base[at], ring_kind[at]});
     }
@@ -529,18 +543,28 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gra
     return;
   }
   const TypeInfo* t = e.type;
-  if (t->period == 0) {
-    for (std::uintptr_t p = e.begin; p < end; p += 8) {
-      if (t->is_pointer_word((p - e.base) / 8)) mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
-    }
-    return;
-  }
+  if (t->period == 0) return scan_pointer_words(t, e.base, e.begin, end, e.kind);
   // An array: the element's bits, again and again (one division a piece).
   std::size_t w = (e.begin - e.base) / 8 % t->period;
   for (std::uintptr_t p = e.begin; p < end; p += 8) {
     if (w < t->nwords && ((t->bits[w / 64] >> (w % 64)) & 1))
       mark(*reinterpret_cast<const std::uintptr_t*>(p), p, e.kind);
     if (++w == t->period) w = 0;
+  }
+}
+
+__attribute__((no_sanitize("address", "undefined"), always_inline)) inline void Worker::scan_pointer_words(
+    const TypeInfo* t, std::uintptr_t base, std::uintptr_t begin, std::uintptr_t end, RootKind kind) {
+  const std::size_t w0 = (begin - base) / 8;
+  const std::size_t w1 = std::min((end - base) / 8, t->nwords);
+  for (std::size_t lo = w0 / 64 * 64; lo < w1; lo += 64) {
+    std::uint64_t m = t->bits[lo / 64];
+    if (lo < w0) m &= ~std::uint64_t{0} << (w0 - lo);
+    if (w1 - lo < 64) m &= (std::uint64_t{1} << (w1 - lo)) - 1;
+    for (; m != 0; m &= m - 1) {
+      const std::uintptr_t p = base + 8 * (lo + static_cast<std::size_t>(__builtin_ctzll(m)));
+      mark(*reinterpret_cast<const std::uintptr_t*>(p), p, kind);
+    }
   }
 }
 
