@@ -278,6 +278,9 @@ class Worker {
   // 0) that lie in [begin, end): by its type's bits, a set bit at a time.
   void scan_pointer_words(const TypeInfo* t, std::uintptr_t base, std::uintptr_t begin, std::uintptr_t end,
                           RootKind kind);
+  // The small typed object at obj whose type record is at rec (a
+  // kTypeNotRead entry): its pointer words, as its type says.
+  void scan_small_typed(std::uintptr_t obj, std::uintptr_t rec, RootKind kind);
   // Scan the object at p as descriptor d says.
   void scan_descriptor(std::uintptr_t p, std::uintptr_t d);
   void call_mark_proc(std::uintptr_t p, std::uintptr_t d);
@@ -393,14 +396,7 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::drain_loop() {
         mark(*reinterpret_cast<const std::uintptr_t*>(p), p, kind);
     } else if (ring_type[at] == kTypeNotRead) {
       // A small typed object (the record was prefetched with it): so too.
-      const TypeInfo* t = *reinterpret_cast<const TypeInfo* const*>(ring_base[at]);
-      if (t == nullptr) continue;  // a slot reserved by a cache, never handed out
-      if (t->period == 0) {
-        const std::uintptr_t obj = ring_begin[at];
-        scan_pointer_words(t, obj, obj, obj + t->nwords * 8, ring_kind[at]);
-      } else {
-        scan({ring_begin[at], ring_end[at], ring_type[at], ring_base[at], ring_kind[at]});
-      }
+      scan_small_typed(ring_begin[at], ring_base[at], ring_kind[at]);
     } else {
       scan({ring_begin[at], ring_end[at], ring_type[at], ring_base[at], ring_kind[at]});
     }
@@ -472,10 +468,6 @@ inline void Worker::mark(std::uintptr_t v, std::uintptr_t from, RootKind kind) {
   }
   const std::size_t w = i / 64;
   const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-  // Marked already (a word pointing to a shared object): the slot's other
-  // bits need not be read.
-  const std::atomic<std::uint64_t>* const marks = g_checking ? s->aux_bits : s->gc_bits;
-  if (marks != nullptr && (marks[w].load(std::memory_order_relaxed) & bit)) return;
   if (!(s->alloc_bits[w].load(std::memory_order_relaxed) & bit)) return;
   // Freed by another thread, not merged yet: dead (in a tiny span the bit
   // only asks for the block to be examined).
@@ -527,12 +519,7 @@ __attribute__((always_inline)) inline void Worker::queue_contents(MSpan* s, std:
 __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gray& in) {
   Gray e = load_gray(in);
   if (e.type == kDescriptor) return scan_descriptor(e.begin, e.end);
-  if (e.type == kTypeNotRead) {
-    e.type = *reinterpret_cast<const TypeInfo* const*>(e.base);
-    if (e.type == nullptr) return;  // a slot reserved by a cache, never handed out
-    e.base = e.begin;
-    e.end = e.begin + e.type->scan_words() * 8;
-  }
+  if (e.type == kTypeNotRead) return scan_small_typed(e.begin, e.base, e.kind);
   std::uintptr_t end = e.end;
   // The rest of a large range waits for this worker or another; with no
   // buffer for it, it is scanned now, whole.
@@ -566,6 +553,14 @@ __attribute__((no_sanitize("address", "undefined"), always_inline)) inline void 
       mark(*reinterpret_cast<const std::uintptr_t*>(p), p, kind);
     }
   }
+}
+
+__attribute__((no_sanitize("address", "undefined"), always_inline)) inline void Worker::scan_small_typed(
+    std::uintptr_t obj, std::uintptr_t rec, RootKind kind) {
+  const TypeInfo* t = *reinterpret_cast<const TypeInfo* const*>(rec);
+  if (t == nullptr) return;  // a slot reserved by a cache, never handed out
+  if (t->period == 0) return scan_pointer_words(t, obj, obj, obj + t->nwords * 8, kind);
+  scan({obj, obj + t->scan_words() * 8, t, obj, kind});  // an array: by its period
 }
 
 __attribute__((no_sanitize("address", "undefined"))) void Worker::scan_descriptor(std::uintptr_t p, std::uintptr_t d) {
