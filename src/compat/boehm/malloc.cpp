@@ -38,6 +38,31 @@ void* core_alloc(std::size_t n, Kind kind) {
   }
 }
 
+// GC_generic_malloc_many's objects of this kind and padded size come from
+// the fast path's chunks (a small, non-tiny slot zeroed inline). Not in
+// debug-malloc builds, whose fast path checks each allocation.
+bool bulk_kind(std::size_t bytes, Kind kind) {
+  if (kDebugMalloc || bytes == 0 || bytes > kMaxInlineZero) return false;
+  return kind != Kind::kTyped && kind != Kind::kTiny && !(kind == Kind::kNoscan && bytes < kTinySize);
+}
+
+// Up to max slots of span class spc (slot bytes each) that the calling
+// thread's current chunk still exposes, taken as the fast path takes them
+// and zeroed, into out; how many. Saves GC_generic_malloc_many a call, a
+// dispatch on the kind and a size-class lookup per object (guile takes
+// its pairs this way: 8% of binary-trees' time went to it).
+std::size_t take_from_chunk(int spc, std::size_t slot, void** out, std::size_t max) {
+  CacheFront* const c = tls_cache;
+  std::size_t got = 0;
+  void* p;
+  std::size_t bit;
+  while (got < max && next_free_fast(c, spc, slot, &p, &bit)) {
+    zero_object(p, slot);
+    out[got++] = p;
+  }
+  return got;
+}
+
 // Program-defined kinds get Boehm numbers from 4 on.
 constexpr int kFirstProgramKind = 4;
 
@@ -178,11 +203,23 @@ void GC_generic_malloc_many(size_t size, int k, void** result) {
   // sit in this array, which the stack scan sees.
   void* objects[256];
   std::size_t got = 0;
-  for (; got < n; got++) {
-    void* p = got == 0 ? boehm::allocate(size, kind) : core_alloc(request_bytes(size, kind), kind);
+  const std::size_t bytes = request_bytes(size, kind);
+  const bool whole_chunks = bulk_kind(bytes, kind);
+  const int spc = whole_chunks ? span_class(size_to_class(bytes), kind) : 0;
+  while (got < n) {
+    // What the thread's current chunk holds, taken at once; then one
+    // object by the usual path, which refills the chunk (or reports the
+    // heap exhausted, for the first object only: later ones end the list).
+    if (whole_chunks) {
+      const std::size_t took = take_from_chunk(spc, slot, objects + got, n - got);
+      for (std::size_t i = 0; i < took; i++) count_uncollectable(size, kind);
+      got += took;
+      if (got == n) break;
+    }
+    void* p = got == 0 ? boehm::allocate(size, kind) : core_alloc(bytes, kind);
     if (p == nullptr) break;
     if (got != 0) count_uncollectable(size, kind);
-    objects[got] = p;
+    objects[got++] = p;
   }
   void* head = nullptr;
   for (std::size_t i = got; i-- > 0;) {
