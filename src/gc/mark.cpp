@@ -1,5 +1,6 @@
 #include "gc/mark.hpp"
 
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -239,7 +240,10 @@ Batch* get_or_none() {
 class Worker {
  public:
   Worker() : cur_(get_or_none()) {}
-  ~Worker() { pool().put(cur_); }
+  ~Worker() {
+    pool().put(cur_);
+    release_proc_stack();
+  }
 
   // Queue e; false when no buffer can be had (memory exhausted), and the
   // caller must deal with e itself.
@@ -313,6 +317,8 @@ class Worker {
   MarkStackEntry proc_stack_small_[64];
   MarkStackEntry* proc_stack_ = proc_stack_small_;
   std::size_t proc_stack_size_ = 64;
+  // Back to the small stack: a mapped one is unmapped, the reserve given up.
+  void release_proc_stack();
 
  public:
   void forget_span() { last_ = nullptr, last_base_ = 0, last_bytes_ = 0; }
@@ -593,6 +599,24 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan_descripto
   }
 }
 
+// A mark procedure's stack when the OS refuses a larger one: static
+// storage (mapped with the library, so there even under an address-space
+// limit), lent to one worker at a time for one call.
+constexpr std::size_t kProcReserveEntries = std::size_t{1} << 18;  // 4 MiB
+alignas(64) MarkStackEntry g_proc_reserve[kProcReserveEntries];
+std::atomic<bool> g_proc_reserve_lent{false};
+std::atomic<std::uint64_t> g_proc_reserve_uses{0};
+
+void Worker::release_proc_stack() {
+  if (proc_stack_ == g_proc_reserve) {
+    g_proc_reserve_lent.store(false, std::memory_order_release);
+  } else if (proc_stack_ != proc_stack_small_) {
+    os::unmap(proc_stack_, proc_stack_size_ * sizeof(MarkStackEntry));
+  }
+  proc_stack_ = proc_stack_small_;
+  proc_stack_size_ = 64;
+}
+
 void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
   const std::size_t index = (d >> 2) & (kMaxMarkProcs - 1);
   const std::uintptr_t env = d >> 8;
@@ -607,26 +631,50 @@ void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
     MarkStackEntry* limit = proc_stack_ + proc_stack_size_;
     MarkStackEntry* end = proc(reinterpret_cast<std::uintptr_t*>(p), top, limit, env);
     if (end < limit) {
+      // Queued; or, when no buffer can be had (memory exhausted), a range
+      // or a bitmap is scanned now (that runs no procedure, which would
+      // reuse this stack), and the object of an entry for a procedure is
+      // left to the rescan that ends the drain, which scans every marked
+      // object by its kind: marked here if it was not (Boehm's procedures
+      // mark an object before they push it; kept a cycle longer if not).
       bool dropped = false;
-      for (MarkStackEntry* q = top + 1; q <= end; q++)
-        if (!try_push({q->start, q->descr, kDescriptor, q->start, RootKind::kHeap})) dropped = true;
-      // Scanning them here could call a procedure that reuses this stack.
-      // When the object is marked, the rescan calls its procedure again.
-      if (dropped) {
-        if (!marked_now(p))
-          fatal("mark: out of memory for mark buffers while a mark procedure ran on an unmarked object %#lx",
-                static_cast<unsigned long>(p));
-        g_overflowed.store(true, std::memory_order_relaxed);
+      for (MarkStackEntry* q = top + 1; q <= end; q++) {
+        if (try_push({q->start, q->descr, kDescriptor, q->start, RootKind::kHeap})) continue;
+        const std::uintptr_t tag = q->descr & kDescriptorTags;
+        if (tag == kDescriptorLength || tag == kDescriptorBitmap) {
+          scan_descriptor(q->start, q->descr);
+          continue;
+        }
+        if (!marked_now(q->start) && !set_mark_at(q->start))
+          fatal(
+              "mark: out of memory for mark buffers, and a mark procedure pushed %#lx (descriptor %#lx), not a heap "
+              "object",
+              static_cast<unsigned long>(q->start), static_cast<unsigned long>(q->descr));
+        dropped = true;
       }
+      if (dropped) g_overflowed.store(true, std::memory_order_relaxed);
+      if (proc_stack_ == g_proc_reserve) release_proc_stack();
       return;
     }
     // The procedure filled its stack (Boehm: an overflow, which restarts
     // the mark): run it again with a larger one. Marks it already set stay
     // set; what it pushed is pushed again.
     const std::size_t bigger = proc_stack_size_ * 4;
-    void* mem = os::map_metadata(bigger * sizeof(MarkStackEntry));
-    if (mem == nullptr) fatal("mark: cannot grow a mark procedure's stack to %zu entries", bigger);
-    if (proc_stack_ != proc_stack_small_) os::unmap(proc_stack_, proc_stack_size_ * sizeof(MarkStackEntry));
+    void* mem = proc_stack_ == g_proc_reserve ? nullptr : os::map_metadata(bigger * sizeof(MarkStackEntry));
+    if (mem == nullptr) {
+      // The OS refuses: the reserve, once the worker that has it is done
+      // with its call (which waits for nothing).
+      if (proc_stack_ == g_proc_reserve)
+        fatal("mark: a mark procedure pushed more than %zu entries for one object while memory was exhausted",
+              kProcReserveEntries);
+      release_proc_stack();
+      while (g_proc_reserve_lent.exchange(true, std::memory_order_acquire)) sched_yield();
+      g_proc_reserve_uses.fetch_add(1, std::memory_order_relaxed);
+      proc_stack_ = g_proc_reserve;
+      proc_stack_size_ = kProcReserveEntries;
+      continue;
+    }
+    release_proc_stack();
     proc_stack_ = static_cast<MarkStackEntry*>(mem);
     proc_stack_size_ = bigger;
   }
@@ -988,7 +1036,13 @@ std::uint64_t mark_drain() {
   while (g_overflowed.exchange(false, std::memory_order_relaxed)) {
     g_overflow_rescans.fetch_add(1, std::memory_order_relaxed);
     main_worker().rescan_marked();
-    marked += drain_with_helpers();
+    const std::uint64_t pass = drain_with_helpers();
+    marked += pass;
+    // A pass that scanned every marked object and marked nothing new has
+    // closed the marked set: what a mark procedure's dropped entry names
+    // was marked already, so scanned by this pass. (Without this, entries
+    // a procedure pushes again each time would ask for passes for ever.)
+    if (pass == 0) g_overflowed.store(false, std::memory_order_relaxed);
   }
   return marked;
 }
@@ -1139,6 +1193,8 @@ void mark_rescan_all_marked() { g_overflowed.store(true, std::memory_order_relax
 std::uint64_t mark_overflow_rescans() { return g_overflow_rescans.load(std::memory_order_relaxed); }
 
 int mark_workers_used() { return g_workers_used; }
+
+std::uint64_t mark_proc_reserve_uses() { return g_proc_reserve_uses.load(std::memory_order_relaxed); }
 
 std::uint64_t mark_helper_cpu_ns() { return g_helper_cpu_ns.load(std::memory_order_relaxed); }
 

@@ -160,6 +160,9 @@ void checkmark_end();
 
 // Workers used by the last drain.
 int mark_workers_used();
+// Calls of mark procedures that ran on the static reserve stack because
+// the OS refused a larger one, since the process started.
+std::uint64_t mark_proc_reserve_uses();
 // CPU time the helper threads have spent marking, ever.
 std::uint64_t mark_helper_cpu_ns();
 

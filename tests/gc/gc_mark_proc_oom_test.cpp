@@ -1,0 +1,233 @@
+// Mark procedures when memory is exhausted (issue 12): a procedure that
+// fills its stack gets a larger one from the OS; when the OS refuses, the
+// static reserve stack, and the mark goes on. A procedure that runs on an
+// object that is not marked (a kind marked from all its objects) and whose
+// entries find no buffer marks that object, and the overflow rescan calls
+// it again. Both used to abort. Kept objects must come through whole, with
+// the path shown taken by its counter; dropped ones must still go.
+#include <cstdint>
+#include <cstring>
+
+#include "gc/collector.hpp"
+#include "gc/mark.hpp"
+#include "gc_test_support.hpp"
+#include "heap/kinds.hpp"
+#include "os/mem.hpp"
+#include "runtime/options.hpp"
+
+using gctest::Alloc;
+using gctest::collect_clean;
+using gctest::hide;
+using gctest::reveal;
+using gctest::track_new;
+using gctest::Tracked;
+
+namespace mi = mgc::internal;
+
+// The one root of the first test: an object of the procedure's kind.
+void* volatile gctest_proc_root;
+
+namespace {
+
+const auto* const kGcOff = testing::AddGlobalTestEnvironment(new gctest::AutomaticCollectionOff);
+
+constexpr std::size_t kChildren = 3000;  // entries: past 64, 256 and 1,024, under 4,096
+constexpr int kTracked = 16;
+
+// Objects of the kinds here: word 0 the number of words after it, then
+// pointers, each pushed by the procedure as an entry of its own (a one-word
+// range), not through GC_mark_and_push: only the stack holds them.
+mi::MarkStackEntry* push_each_word(std::uintptr_t* obj, mi::MarkStackEntry* top, mi::MarkStackEntry* limit,
+                                   std::uintptr_t) {
+  const std::uintptr_t n = obj[0];
+  for (std::uintptr_t i = 1; i <= n; i++) {
+    if (top + 1 >= limit) return limit;  // full: a larger stack, please
+    ++top;
+    top->start = reinterpret_cast<std::uintptr_t>(&obj[i]);
+    top->descr = 8 | mi::kDescriptorLength;
+  }
+  return top;
+}
+
+// A leaf kind: word 0 a value, nothing to mark.
+mi::MarkStackEntry* push_nothing(std::uintptr_t*, mi::MarkStackEntry* top, mi::MarkStackEntry*, std::uintptr_t) {
+  return top;
+}
+
+std::uintptr_t proc_descriptor(mi::MarkProc proc) {
+  unsigned index;
+  EXPECT_TRUE(mi::register_mark_proc(proc, &index));
+  return (std::uintptr_t{index} << 2) | mi::kDescriptorProc;
+}
+
+int keep_always(void*) { return 1; }
+
+mi::Kind new_kind(std::uintptr_t descriptor, bool mark_from_all) {
+  mi::KindRecord r;
+  r.descriptor = descriptor;
+  r.clear = true;
+  mi::Kind k{};
+  EXPECT_TRUE(mi::register_kind(r, &k));
+  // Kept by its disclaim procedure: then what it reaches must be kept too.
+  if (mark_from_all) mi::set_kind_disclaim(k, keep_always, true);
+  return k;
+}
+
+mi::Kind leaf_kind() {
+  static const mi::Kind k = new_kind(proc_descriptor(push_nothing), false);
+  return k;
+}
+
+// Marks, for each pointer word, the object it points to and pushes an
+// entry for the leaf kind's procedure on it (what GC_MARK_AND_PUSH does,
+// by hand).
+mi::MarkStackEntry* push_each_leaf(std::uintptr_t* obj, mi::MarkStackEntry* top, mi::MarkStackEntry* limit,
+                                   std::uintptr_t) {
+  static const std::uintptr_t leaf = kind_descriptor(leaf_kind(), 32);
+  const std::uintptr_t n = obj[0];
+  for (std::uintptr_t i = 1; i <= n; i++) {
+    if (top + 1 >= limit) return limit;
+    mi::set_mark_at(obj[i]);
+    ++top;
+    top->start = obj[i];
+    top->descr = leaf;
+  }
+  return top;
+}
+
+enum class Holder { kWords, kWordsMarkedFromAll, kLeavesMarkedFromAll };
+
+mi::Kind holder_kind(Holder h) {
+  static const mi::Kind words = new_kind(proc_descriptor(push_each_word), false);
+  static const mi::Kind words_all = new_kind(proc_descriptor(push_each_word), true);
+  static const mi::Kind leaves_all = new_kind(proc_descriptor(push_each_leaf), true);
+  return h == Holder::kWords ? words : h == Holder::kWordsMarkedFromAll ? words_all : leaves_all;
+}
+
+std::uint64_t child_value(std::size_t i) { return (i * 2654435761u) | (std::uint64_t{1} << 63); }
+
+// A holder-kind object holding kChildren children (32 bytes, conservative
+// or of the leaf kind, word 0 their value) and the tracked objects (none
+// for the leaf holder), every other of which the first test drops.
+[[gnu::noinline]] std::uintptr_t* make_holder(Holder kind, const Tracked* t) {
+  const int tracked = kind == Holder::kLeavesMarkedFromAll ? 0 : kTracked;
+  const std::size_t words = 1 + kChildren + tracked;
+  auto* h = static_cast<std::uintptr_t*>(mi::alloc_of_kind(words * 8, holder_kind(kind)));
+  if (h == nullptr) return nullptr;
+  h[0] = words - 1;
+  for (std::size_t i = 0; i < kChildren; i++) {
+    auto* c = static_cast<std::uint64_t*>(kind == Holder::kLeavesMarkedFromAll ? mi::alloc_of_kind(32, leaf_kind())
+                                                                               : mgc::alloc(32));
+    c[0] = child_value(i);
+    h[1 + i] = reinterpret_cast<std::uintptr_t>(c);
+  }
+  for (int k = 0; k < tracked; k++) h[1 + kChildren + k] = reinterpret_cast<std::uintptr_t>(reveal(t[k].hidden));
+  return h;
+}
+
+[[gnu::noinline]] bool children_intact(const std::uintptr_t* h) {
+  std::size_t bad = 0, first = kChildren;
+  for (std::size_t i = 0; i < kChildren; i++)
+    if (reinterpret_cast<const std::uint64_t*>(h[1 + i])[0] != child_value(i)) bad++, first = std::min(first, i);
+  if (bad != 0) std::printf("%zu of %zu children damaged, the first #%zu\n", bad, kChildren, first);
+  return bad == 0;
+}
+
+[[gnu::noinline]] void drop_even_tracked(std::uintptr_t* h) {
+  for (int k = 0; k < kTracked; k += 2) h[1 + kChildren + k] = 0;
+}
+
+// Garbage over the slots a wrongly freed child would have released.
+[[gnu::noinline]] void churn() {
+  for (std::size_t i = 0; i < 2 * kChildren; i++) {
+    std::memset(mgc::alloc(32), 0xAB, 32);
+    std::memset(mi::alloc_of_kind(32, leaf_kind()), 0xAB, 32);
+  }
+  gctest::scrub_stack_and_registers();
+}
+
+// A collection during which every request for memory is refused.
+void collect_refused() {
+  mi::os::inject_failures(mi::os::memory_requests() + 1, UINT64_MAX / 2);
+  collect_clean();
+  mi::os::inject_failures(0, 0);
+}
+
+class MarkProcOom : public testing::Test {
+ protected:
+  void SetUp() override {
+    mi::ensure_options();
+    saved_ = mi::gc_config();
+    mi::GcConfig c = saved_;
+    c.mark_threads = 1;  // the collecting thread's own stack, small until now
+    mi::set_gc_config(c);
+  }
+  void TearDown() override {
+    mi::set_gc_config(saved_);
+    mi::debug_mark_batch_limit = 0;
+    gctest_proc_root = nullptr;
+  }
+  mi::GcConfig saved_;
+};
+
+TEST_F(MarkProcOom, AStackTheOsWillNotGrowComesFromTheReserve) {
+  Tracked t[kTracked];
+  for (int k = 0; k < kTracked; k++) t[k] = track_new(48, k % 2 == 0 ? Alloc::conservative : Alloc::typed);
+  gctest_proc_root = make_holder(Holder::kWords, t);
+  ASSERT_NE(gctest_proc_root, nullptr);
+  const std::uint64_t before = mi::mark_proc_reserve_uses();
+  collect_refused();
+  EXPECT_GT(mi::mark_proc_reserve_uses(), before) << "the procedure's stack grew anyway: the test proves nothing";
+  churn();
+  EXPECT_TRUE(children_intact(static_cast<std::uintptr_t*>(gctest_proc_root)));
+  for (int k = 0; k < kTracked; k++) EXPECT_KEPT(t[k]);
+  drop_even_tracked(static_cast<std::uintptr_t*>(gctest_proc_root));
+  const std::uint64_t before2 = mi::mark_proc_reserve_uses();
+  collect_refused();
+  EXPECT_GT(mi::mark_proc_reserve_uses(), before2);
+  for (int k = 0; k < kTracked; k++) {
+    if (k % 2 == 0) {
+      EXPECT_RECLAIMED(t[k]);
+    } else {
+      EXPECT_KEPT(t[k]);
+    }
+  }
+  churn();
+  EXPECT_TRUE(children_intact(static_cast<std::uintptr_t*>(gctest_proc_root)));
+  // With memory again the stack grows from the OS.
+  const std::uint64_t before3 = mi::mark_proc_reserve_uses();
+  collect_clean();
+  EXPECT_EQ(mi::mark_proc_reserve_uses(), before3);
+  EXPECT_TRUE(children_intact(static_cast<std::uintptr_t*>(gctest_proc_root)));
+}
+
+// The holder is of a kind marked from all its objects: unreachable, its
+// procedure still runs in every cycle, on an object that is not marked.
+// With one mark buffer its entries find no room: one-word ranges are
+// scanned on the spot, entries for the leaf kind's procedure mark their
+// objects for the rescan. Either way nothing is lost, and the rescans end.
+class MarkProcNoBuffers : public MarkProcOom, public testing::WithParamInterface<Holder> {};
+
+TEST_P(MarkProcNoBuffers, EntriesOfAnUnmarkedObjectAreNotLost) {
+  Tracked t[kTracked];
+  for (int k = 0; k < kTracked; k++) t[k] = track_new(48, Alloc::conservative);
+  const std::uintptr_t hidden_holder = hide(make_holder(GetParam(), t));
+  const std::uint64_t before = mi::mark_overflow_rescans();
+  mi::debug_mark_batch_limit = 1;
+  collect_clean();
+  mi::debug_mark_batch_limit = 0;
+  EXPECT_GT(mi::mark_overflow_rescans(), before) << "the mark found room for everything: the test proves nothing";
+  churn();
+  const auto* h = static_cast<const std::uintptr_t*>(reveal(hidden_holder));
+  EXPECT_TRUE(children_intact(h));
+  if (GetParam() != Holder::kLeavesMarkedFromAll)
+    for (int k = 0; k < kTracked; k++) EXPECT_KEPT(t[k]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Entries, MarkProcNoBuffers,
+                         testing::Values(Holder::kWordsMarkedFromAll, Holder::kLeavesMarkedFromAll),
+                         [](const testing::TestParamInfo<Holder>& i) {
+                           return i.param == Holder::kWordsMarkedFromAll ? "Ranges" : "ProcedureEntries";
+                         });
+
+}  // namespace
