@@ -176,8 +176,11 @@ std::optional<std::int64_t> parse_bytes(std::string_view s) {
 
 std::optional<std::int64_t> parse_memprofile_rate(std::string_view s) {
   if (s == "off") return 0;
-  auto b = parse_bytes(s);  // its "off" (no limit) is beyond the bound
-  if (!b || *b > (std::int64_t{1} << 40)) return std::nullopt;
+  // Its "off" (no limit) is beyond the bound. value_or, not !b || *b > ..:
+  // GCC merges those two tests into one branch on the payload too, which
+  // is undefined in an empty optional (memcheck reports it).
+  const std::int64_t b = parse_bytes(s).value_or(-1);
+  if (b < 0 || b > (std::int64_t{1} << 40)) return std::nullopt;
   return b;
 }
 
