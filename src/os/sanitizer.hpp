@@ -88,6 +88,33 @@ inline void large_allocated(const void* p, std::size_t n) {
   (void)n;
 }
 
+// A slot of n bytes at p is handed out to the program, as next_free_fast
+// hands it out (for code that hands slots out by hand: the allocator's own
+// tests).
+inline void object_handed_out(const void* p, std::size_t n) {
+#if MALLOCGC_ASAN
+  __asan_unpoison_memory_region(p, n);
+#endif
+#if MALLOCGC_VALGRIND
+  VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, 1);
+#endif
+  (void)p;
+  (void)n;
+}
+
+// n bytes at p may be written by whoever holds them, though no object is
+// there (tests that write a span's pages by hand).
+inline void bytes_writable(const void* p, std::size_t n) {
+#if MALLOCGC_ASAN
+  __asan_unpoison_memory_region(p, n);
+#endif
+#if MALLOCGC_VALGRIND
+  VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+#endif
+  (void)p;
+  (void)n;
+}
+
 // Whether the byte at p is poisoned: a free slot, or one a cache reserved
 // and has not handed out. Always false outside ASan builds.
 inline bool poisoned(const void* p) {

@@ -18,6 +18,7 @@
 
 #include "heap/mheap.hpp"
 #include "heap/sweep.hpp"
+#include "os/sanitizer.hpp"
 #include "private_cache.hpp"
 
 namespace mgc::internal {
@@ -35,6 +36,7 @@ void mark_allocated(MSpan* s, std::size_t from, std::size_t n) {
     ASSERT_FALSE(s->alloc_bits[i / 64].load() & bit);
     s->alloc_bits[i / 64].store(s->alloc_bits[i / 64].load() | bit);
     s->alloc_count++;
+    object_handed_out(reinterpret_cast<void*>(s->slot_address(i)), s->elem_size);
   }
 }
 

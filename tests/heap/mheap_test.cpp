@@ -4,7 +4,6 @@
 #include "heap/mheap.hpp"
 
 #include <gtest/gtest.h>
-#include <sanitizer/asan_interface.h>
 
 #include <cstdint>
 #include <cstring>
@@ -14,6 +13,7 @@
 
 #include "heap/type_info.hpp"
 #include "mallocgc/internal/fast_path.hpp"
+#include "os/sanitizer.hpp"
 
 namespace mgc::internal {
 namespace {
@@ -153,7 +153,7 @@ TEST(MHeap, ReusedPagesAreMarkedNeedZero) {
   const std::uintptr_t base = a->base;
   // The span's free slots are poisoned in sanitizer builds: this stands
   // for objects handed out and written.
-  ASAN_UNPOISON_MEMORY_REGION(reinterpret_cast<void*>(base), a->npages * kPageSize);
+  bytes_writable(reinterpret_cast<void*>(base), a->npages * kPageSize);
   std::memset(reinterpret_cast<void*>(base), 0xAB, a->npages * kPageSize);
   mheap().free_span(a);
   MSpan* b = mheap().alloc_small_span(spc);
