@@ -1199,6 +1199,11 @@ int mark_workers_used() { return g_workers_used; }
 
 std::uint64_t mark_proc_reserve_uses() { return g_proc_reserve_uses.load(std::memory_order_relaxed); }
 
+void mark_proc_reserve_bounds(std::uintptr_t* begin, std::uintptr_t* end) {
+  *begin = reinterpret_cast<std::uintptr_t>(g_proc_reserve);
+  *end = reinterpret_cast<std::uintptr_t>(g_proc_reserve + kProcReserveEntries);
+}
+
 std::uint64_t mark_helper_cpu_ns() { return g_helper_cpu_ns.load(std::memory_order_relaxed); }
 
 bool object_marked(std::uintptr_t p) {

@@ -163,6 +163,8 @@ int mark_workers_used();
 // Calls of mark procedures that ran on the static reserve stack because
 // the OS refused a larger one, since the process started.
 std::uint64_t mark_proc_reserve_uses();
+// Where that reserve lies (tests: it must not be a root).
+void mark_proc_reserve_bounds(std::uintptr_t* begin, std::uintptr_t* end);
 // CPU time the helper threads have spent marking, ever.
 std::uint64_t mark_helper_cpu_ns();
 
