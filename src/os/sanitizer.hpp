@@ -75,22 +75,9 @@ inline void no_objects(const void* p, std::size_t n) {
   (void)n;
 }
 
-// A large object of n bytes (whole pages) at p is the program's now; its
-// memory is zero or about to be zeroed.
-inline void large_allocated(const void* p, std::size_t n) {
-#if MALLOCGC_ASAN
-  __asan_unpoison_memory_region(p, n);
-#endif
-#if MALLOCGC_VALGRIND
-  VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, 1);
-#endif
-  (void)p;
-  (void)n;
-}
-
-// A slot of n bytes at p is handed out to the program, as next_free_fast
-// hands it out (for code that hands slots out by hand: the allocator's own
-// tests).
+// An object of n bytes at p is the program's now: what next_free_fast
+// does for a slot it hands out (also for code that hands slots out by
+// hand: the allocator's own tests).
 inline void object_handed_out(const void* p, std::size_t n) {
 #if MALLOCGC_ASAN
   __asan_unpoison_memory_region(p, n);
@@ -101,6 +88,10 @@ inline void object_handed_out(const void* p, std::size_t n) {
   (void)p;
   (void)n;
 }
+
+// A large object of n bytes (whole pages) at p is the program's now; its
+// memory is zero or about to be zeroed.
+inline void large_allocated(const void* p, std::size_t n) { object_handed_out(p, n); }
 
 // n bytes at p may be written by whoever holds them, though no object is
 // there (tests that write a span's pages by hand).
