@@ -193,7 +193,8 @@ void GC_generic_malloc_many(size_t size, int k, void** result) {
   const Kind kind = kind_or_fatal(k, "GC_generic_malloc_many");
   // Enough objects to fill about a page (Boehm hands out a block's free
   // list), at most 256; each is cleared and linked through its first word.
-  const std::size_t slot = size <= kMaxSmallSize ? kClassToSize[size_to_class(request_bytes(size, kind))] : size;
+  const std::size_t bytes = request_bytes(size, kind);
+  const std::size_t slot = size <= kMaxSmallSize ? kClassToSize[size_to_class(bytes)] : size;
   std::size_t n = slot == 0 ? 1 : kPageSize / slot;
   if (n < 1) n = 1;
   if (n > 256) n = 256;
@@ -203,7 +204,6 @@ void GC_generic_malloc_many(size_t size, int k, void** result) {
   // sit in this array, which the stack scan sees.
   void* objects[256];
   std::size_t got = 0;
-  const std::size_t bytes = request_bytes(size, kind);
   const bool whole_chunks = bulk_kind(bytes, kind);
   const int spc = whole_chunks ? span_class(size_to_class(bytes), kind) : 0;
   while (got < n) {
@@ -212,7 +212,7 @@ void GC_generic_malloc_many(size_t size, int k, void** result) {
     // heap exhausted, for the first object only: later ones end the list).
     if (whole_chunks) {
       const std::size_t took = take_from_chunk(spc, slot, objects + got, n - got);
-      for (std::size_t i = 0; i < took; i++) count_uncollectable(size, kind);
+      count_uncollectable(size * took, kind);
       got += took;
       if (got == n) break;
     }
