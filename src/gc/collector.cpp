@@ -31,6 +31,7 @@
 #include "os/dirty_pages.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/mutex.hpp"
 #include "os/sanitizer.hpp"
 #include "os/trace.hpp"
 
@@ -40,7 +41,7 @@ namespace {
 
 GcConfig g_config;
 GcHooks g_hooks;
-std::mutex g_cycle_lock;
+Mutex g_cycle_lock;
 // Whether this thread holds g_cycle_lock (a cycle it runs, or the
 // program's lock_collector): what it calls back must not wait for it.
 __thread bool tls_holds_cycle_lock __attribute__((tls_model("initial-exec")));
@@ -61,7 +62,7 @@ void event(GcEvent e) {
 }
 
 // Statistics, written under g_cycle_lock, read under g_stats_lock.
-std::mutex g_stats_lock;
+Mutex g_stats_lock;
 std::uint64_t g_num_gc = 0;
 std::uint64_t g_pause_total = 0;
 std::uint64_t g_pauses[256] = {};
@@ -212,9 +213,9 @@ const std::uint64_t g_start_ns = now_ns();
 
 // --- the background sweeper ------------------------------------------------
 
-std::mutex g_sweeper_lock;
-std::condition_variable& sweeper_cv() {
-  static Immortal<std::condition_variable> x;
+Mutex g_sweeper_lock;
+std::condition_variable_any& sweeper_cv() {
+  static Immortal<std::condition_variable_any> x;
   return *x;
 }
 std::uint64_t g_sweeper_requests = 0;
@@ -247,7 +248,7 @@ void sweeper_thread() {
   std::uint64_t seen = 0;
   for (;;) {
     {
-      std::unique_lock<std::mutex> g(g_sweeper_lock);
+      std::unique_lock<Mutex> g(g_sweeper_lock);
       sweeper_cv().wait(g, [&] { return g_sweeper_requests != seen; });
       seen = g_sweeper_requests;
     }
@@ -264,16 +265,16 @@ void sweeper_thread() {
 void wake_sweeper() {
   // Only cycles call this, one at a time (the cycle lock).
   if (!g_sweeper_started.exchange(true)) std::thread(sweeper_thread).detach();
-  std::lock_guard<std::mutex> g(g_sweeper_lock);
+  std::lock_guard<Mutex> g(g_sweeper_lock);
   g_sweeper_requests++;
   sweeper_cv().notify_one();
 }
 
 // --- the background collector (mostly-concurrent mode) ----------------------
 
-std::mutex g_bg_lock;
-std::condition_variable& bg_cv() {
-  static Immortal<std::condition_variable> x;
+Mutex g_bg_lock;
+std::condition_variable_any& bg_cv() {
+  static Immortal<std::condition_variable_any> x;
   return *x;
 }
 bool g_bg_requested = false;
@@ -284,7 +285,7 @@ void background_collector_thread() {
   trace_name_thread("background collector");
   for (;;) {
     {
-      std::unique_lock<std::mutex> g(g_bg_lock);
+      std::unique_lock<Mutex> g(g_bg_lock);
       bg_cv().wait(g, [] { return g_bg_requested; });
       g_bg_requested = false;
     }
@@ -569,7 +570,7 @@ void print_trace(std::uint64_t n, const CycleResult& r) {
 void allocfreetrace_cycle(const char* what) {
   std::uint64_t n;
   {
-    std::lock_guard<std::mutex> g(g_stats_lock);
+    std::lock_guard<Mutex> g(g_stats_lock);
     n = g_num_gc;
   }
   if (what[0] == 's') n++;  // the cycle starting
@@ -587,7 +588,7 @@ void allocfreetrace_cycle(const char* what) {
 void set_gc_config(const GcConfig& c) { g_config = c; }
 
 void set_concurrent_mark(bool on) {
-  std::unique_lock<std::mutex> g(g_cycle_lock, std::defer_lock);
+  std::unique_lock<Mutex> g(g_cycle_lock, std::defer_lock);
   if (!tls_holds_cycle_lock) g.lock();
   g_config.concurrent = on;
   pacer_set_concurrent(on);
@@ -810,7 +811,7 @@ void run_cycle(bool forced) {
   event(GcEvent::kReclaimEnd);
   std::uint64_t n;
   {
-    std::lock_guard<std::mutex> g(g_stats_lock);
+    std::lock_guard<Mutex> g(g_stats_lock);
     n = ++g_num_gc;
     g_pause_total += res.pause_ns;
     g_pauses[(n + 255) % 256] = res.pause_ns;
@@ -832,7 +833,7 @@ bool gc_cycle(bool forced) {
     pacer_defer();
     return false;
   }
-  std::unique_lock<std::mutex> cycle(g_cycle_lock, std::defer_lock);
+  std::unique_lock<Mutex> cycle(g_cycle_lock, std::defer_lock);
   if (!cycle.try_lock()) {
     g_cycles_waiting.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t t0 = now_ns();
@@ -844,7 +845,7 @@ bool gc_cycle(bool forced) {
     // collector's own wait: no allocation waits there.
     if (!forced && this_thread_record() != nullptr) {
       const std::uint64_t waited = now_ns() - t0;
-      std::lock_guard<std::mutex> g(g_stats_lock);
+      std::lock_guard<Mutex> g(g_stats_lock);
       g_stall_total_ns += waited;
       g_stall_max_ns = std::max(g_stall_max_ns, waited);
     }
@@ -884,7 +885,7 @@ void collect_in_background() {
   }
   if (g_bg_busy.exchange(true, std::memory_order_acq_rel)) return;  // one is on its way
   if (!g_bg_started.exchange(true)) std::thread(background_collector_thread).detach();
-  std::lock_guard<std::mutex> g(g_bg_lock);
+  std::lock_guard<Mutex> g(g_bg_lock);
   g_bg_requested = true;
   bg_cv().notify_one();
 }
@@ -930,7 +931,7 @@ void unlock_collector() {
 
 void with_cycles_excluded(void (*fn)()) {
   if (tls_holds_cycle_lock) return fn();
-  std::lock_guard<std::mutex> g(g_cycle_lock);
+  std::lock_guard<Mutex> g(g_cycle_lock);
   fn();
 }
 
@@ -986,9 +987,9 @@ void fork_child_collector() {
   // The sweeper and the mark helpers did not come along; they start again
   // at the next cycle. Its condition variable may count the sweeper as a
   // waiter: made anew.
-  ::new (&sweeper_cv()) std::condition_variable();
+  ::new (&sweeper_cv()) std::condition_variable_any();
   g_sweeper_started.store(false);
-  ::new (&bg_cv()) std::condition_variable();
+  ::new (&bg_cv()) std::condition_variable_any();
   g_bg_started.store(false);
   g_bg_busy.store(false);
   g_bg_requested = false;
@@ -1007,7 +1008,7 @@ void fork_child_collector() {
 }
 
 void gc_stats(GcStats* out) {
-  std::lock_guard<std::mutex> g(g_stats_lock);
+  std::lock_guard<Mutex> g(g_stats_lock);
   out->num_gc = g_num_gc;
   out->pause_total_ns = g_pause_total;
   std::copy(std::begin(g_pauses), std::end(g_pauses), out->pause_ns);

@@ -18,6 +18,7 @@
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
 #include "os/mem.hpp"
+#include "os/mutex.hpp"
 #include "os/sanitizer.hpp"
 #include "os/trace.hpp"
 
@@ -63,7 +64,7 @@ const TypeInfo* const kDescriptor = reinterpret_cast<const TypeInfo*>(2);
 // kFirstMarkProc are Boehm's reserved ones.
 MarkProc g_mark_procs[kMaxMarkProcs];
 std::atomic<unsigned> g_mark_proc_count{kFirstMarkProc};
-std::mutex g_mark_proc_lock;
+Mutex g_mark_proc_lock;
 
 // Set bit b of *word atomically; was it set? One locked bts (a fetch_or
 // whose result is tested compiles to a compare-exchange loop).
@@ -125,7 +126,7 @@ class BatchPool {
   // An empty buffer, or nullptr when memory is exhausted (the mark then
   // drops work it can find again: see Worker::push_marked).
   Batch* try_get() {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<Mutex> g(lock_);
     if (debug_mark_batch_limit != 0 && out_ >= debug_mark_batch_limit) return nullptr;
     Batch* b = free_;
     if (b != nullptr) {
@@ -153,7 +154,7 @@ class BatchPool {
   }
   void put(Batch* b) {
     if (b == &g_no_batch) return;
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<Mutex> g(lock_);
     out_--;
     b->next = free_;
     free_ = b;
@@ -162,7 +163,7 @@ class BatchPool {
  private:
   static constexpr std::size_t kChunk = std::size_t{1} << 20;  // 81 buffers
   static_assert(sizeof(Batch) <= kChunk);
-  std::mutex lock_;
+  Mutex lock_;
   char* chunk_ = nullptr;
   std::size_t used_ = 0;
   std::size_t out_ = 0;  // buffers handed out and not put back
@@ -180,8 +181,8 @@ BatchPool& pool() {
 
 // The shared list of full buffers and the termination protocol.
 struct Shared {
-  std::mutex lock;
-  std::condition_variable cv;
+  Mutex lock;
+  std::condition_variable_any cv;
   Batch* full = nullptr;
   int nworkers = 1;
   std::atomic<int> waiting{0};
@@ -191,7 +192,7 @@ struct Shared {
   bool draining = false;
   bool helpers_started = false;
   int want_workers = 1;
-  std::condition_variable helpers_cv;
+  std::condition_variable_any helpers_cv;
   std::atomic<std::uint64_t> marked_bytes{0};
 };
 Shared& shared_state() {
@@ -219,7 +220,7 @@ void start_helpers_locked() {
 }
 
 void push_full(Batch* b) {
-  std::lock_guard<std::mutex> g(shared_state().lock);
+  std::lock_guard<Mutex> g(shared_state().lock);
   b->next = shared_state().full;
   shared_state().full = b;
   start_helpers_locked();
@@ -325,7 +326,7 @@ class Worker {
 };
 
 bool Worker::refill() {
-  std::unique_lock<std::mutex> g(shared_state().lock);
+  std::unique_lock<Mutex> g(shared_state().lock);
   for (;;) {
     if (shared_state().full != nullptr) {
       Batch* b = shared_state().full;
@@ -358,7 +359,7 @@ void Worker::drain() {
 }
 
 // Reads heap words as scan() does: unchecked by the sanitizers.
-__attribute__((no_sanitize("address", "undefined"))) void Worker::drain_loop() {
+__attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::drain_loop() {
   // Objects are scanned in the order they come off the buffer, but through
   // a small FIFO: each is prefetched when it enters and scanned kAhead
   // pops later, so the cache misses of a pointer-chasing mark overlap
@@ -522,7 +523,7 @@ __attribute__((always_inline)) inline void Worker::queue_contents(MSpan* s, std:
   }
 }
 
-__attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gray& in) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::scan(const Gray& in) {
   Gray e = load_gray(in);
   if (e.type == kDescriptor) return scan_descriptor(e.begin, e.end);
   if (e.type == kTypeNotRead) return scan_small_typed(e.begin, e.base, e.kind);
@@ -546,7 +547,7 @@ __attribute__((no_sanitize("address", "undefined"))) void Worker::scan(const Gra
   }
 }
 
-__attribute__((no_sanitize("address", "undefined"), always_inline)) inline void Worker::scan_pointer_words(
+__attribute__((no_sanitize("address", "undefined", "thread"), always_inline)) inline void Worker::scan_pointer_words(
     const TypeInfo* t, std::uintptr_t base, std::uintptr_t begin, std::uintptr_t end, RootKind kind) {
   const std::size_t w0 = (begin - base) / 8;
   const std::size_t w1 = std::min((end - base) / 8, t->nwords);
@@ -561,7 +562,7 @@ __attribute__((no_sanitize("address", "undefined"), always_inline)) inline void 
   }
 }
 
-__attribute__((no_sanitize("address", "undefined"), always_inline)) inline void Worker::scan_small_typed(
+__attribute__((no_sanitize("address", "undefined", "thread"), always_inline)) inline void Worker::scan_small_typed(
     std::uintptr_t obj, std::uintptr_t rec, RootKind kind) {
   const TypeInfo* t = *reinterpret_cast<const TypeInfo* const*>(rec);
   if (t == nullptr) return;  // a slot reserved by a cache, never handed out
@@ -569,7 +570,7 @@ __attribute__((no_sanitize("address", "undefined"), always_inline)) inline void 
   scan({obj, obj + t->scan_words() * 8, t, obj, kind});  // an array: by its period
 }
 
-__attribute__((no_sanitize("address", "undefined"))) void Worker::scan_descriptor(std::uintptr_t p, std::uintptr_t d) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::scan_descriptor(std::uintptr_t p, std::uintptr_t d) {
   switch (d & kDescriptorTags) {
     case kDescriptorLength:
       // Conservative words over d bytes, in pieces as any range.
@@ -704,7 +705,7 @@ void helper_loop(int id, std::uint64_t seen) {
   trace_name_thread(name);
   for (;;) {
     {
-      std::unique_lock<std::mutex> g(shared_state().lock);
+      std::unique_lock<Mutex> g(shared_state().lock);
       shared_state().cv.wait(g, [&] { return shared_state().drain_id != seen && id < shared_state().nworkers - 1; });
       seen = shared_state().drain_id;
     }
@@ -719,7 +720,7 @@ void helper_loop(int id, std::uint64_t seen) {
     }
     g_helper_cpu_ns.fetch_add(thread_cpu_ns() - t0, std::memory_order_relaxed);
     shared_state().marked_bytes.fetch_add(w.marked_bytes, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> g(shared_state().lock);
+    std::lock_guard<Mutex> g(shared_state().lock);
     shared_state().helpers_active--;
     shared_state().helpers_cv.notify_all();
   }
@@ -733,7 +734,7 @@ void mark_prepare(int nworkers) {
     const int id = g_nhelpers++;
     std::uint64_t seen;
     {
-      std::lock_guard<std::mutex> g(shared_state().lock);
+      std::lock_guard<Mutex> g(shared_state().lock);
       seen = shared_state().drain_id;
     }
     std::thread(helper_loop, id, seen).detach();
@@ -745,7 +746,7 @@ void lock_mark_procs() { g_mark_proc_lock.lock(); }
 void unlock_mark_procs() { g_mark_proc_lock.unlock(); }
 
 bool register_mark_proc(MarkProc proc, unsigned* index) {
-  std::lock_guard<std::mutex> g(g_mark_proc_lock);
+  std::lock_guard<Mutex> g(g_mark_proc_lock);
   const unsigned n = g_mark_proc_count.load(std::memory_order_relaxed);
   if (n == kMaxMarkProcs) return false;
   g_mark_procs[n] = proc;
@@ -995,7 +996,7 @@ std::uint64_t drain_with_helpers() {
   Worker& w = main_worker();
   Shared& sh = shared_state();
   {
-    std::lock_guard<std::mutex> g(sh.lock);
+    std::lock_guard<Mutex> g(sh.lock);
     sh.want_workers = g_checking ? 1 : g_configured_workers;
     sh.nworkers = 1;  // until helpers start
     sh.helpers_active = 0;
@@ -1018,7 +1019,7 @@ std::uint64_t drain_with_helpers() {
   }
   int used;
   {
-    std::unique_lock<std::mutex> g(sh.lock);
+    std::unique_lock<Mutex> g(sh.lock);
     sh.helpers_cv.wait(g, [&sh] { return sh.helpers_active == 0; });
     sh.draining = false;
     used = sh.nworkers;

@@ -7,12 +7,13 @@
 
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 
 namespace {
 
-std::mutex g_roots_lock;
+Mutex g_roots_lock;
 std::vector<RootRange>& explicit_list() {
   static Immortal<std::vector<RootRange>> x;
   return *x;
@@ -25,7 +26,7 @@ std::vector<RootRange>& excluded() {
   return *x;
 }
 std::size_t g_program_excluded_from = 0;
-std::mutex g_excluded_lock;
+Mutex g_excluded_lock;
 bool (*g_segment_filter)(const char*, std::uintptr_t, std::size_t) = nullptr;
 
 // Append [b, e) minus every excluded range.
@@ -112,25 +113,25 @@ const char* root_kind_name(RootKind k) {
 }
 
 void exclude_from_roots(const void* begin, const void* end) {
-  std::lock_guard<std::mutex> g(g_excluded_lock);
+  std::lock_guard<Mutex> g(g_excluded_lock);
   const RootRange r{reinterpret_cast<std::uintptr_t>(begin), reinterpret_cast<std::uintptr_t>(end), RootKind::kGlobal};
   excluded().insert(excluded().begin() + static_cast<std::ptrdiff_t>(g_program_excluded_from), r);
   g_program_excluded_from++;
 }
 
 void exclude_program_range(const void* begin, const void* end) {
-  std::lock_guard<std::mutex> g(g_excluded_lock);
+  std::lock_guard<Mutex> g(g_excluded_lock);
   excluded().push_back(
       {reinterpret_cast<std::uintptr_t>(begin), reinterpret_cast<std::uintptr_t>(end), RootKind::kGlobal});
 }
 
 void clear_program_exclusions() {
-  std::lock_guard<std::mutex> g(g_excluded_lock);
+  std::lock_guard<Mutex> g(g_excluded_lock);
   excluded().resize(g_program_excluded_from);
 }
 
 void set_segment_filter(bool (*filter)(const char*, std::uintptr_t, std::size_t)) {
-  std::lock_guard<std::mutex> g(g_excluded_lock);
+  std::lock_guard<Mutex> g(g_excluded_lock);
   g_segment_filter = filter;
 }
 
@@ -138,7 +139,7 @@ void snapshot_globals(GlobalsSnapshot* out) {
   out->ranges.clear();
   out->signature = 0;
   out->consistent = false;  // until the listing has signed itself
-  std::lock_guard<std::mutex> g(g_excluded_lock);
+  std::lock_guard<Mutex> g(g_excluded_lock);
   Listing listing{out};
   dl_iterate_phdr(segment_callback, &listing);
 }
@@ -151,13 +152,13 @@ bool globals_unchanged(const GlobalsSnapshot& snap) {
 void add_root_range(void* begin, void* end) {
   const auto b = reinterpret_cast<std::uintptr_t>(begin), e = reinterpret_cast<std::uintptr_t>(end);
   if (begin == nullptr || b >= e) fatal("add_roots(%p, %p): empty or inverted range", begin, end);
-  std::lock_guard<std::mutex> g(g_roots_lock);
+  std::lock_guard<Mutex> g(g_roots_lock);
   explicit_list().push_back({b, e, RootKind::kExplicit});
 }
 
 void remove_root_range(void* begin, void* end) {
   const auto b = reinterpret_cast<std::uintptr_t>(begin), e = reinterpret_cast<std::uintptr_t>(end);
-  std::lock_guard<std::mutex> g(g_roots_lock);
+  std::lock_guard<Mutex> g(g_roots_lock);
   auto it = std::find_if(explicit_list().begin(), explicit_list().end(),
                          [b, e](const RootRange& r) { return r.begin == b && r.end == e; });
   if (it == explicit_list().end()) fatal("remove_roots(%p, %p): no such range was added", begin, end);
@@ -166,17 +167,17 @@ void remove_root_range(void* begin, void* end) {
 }
 
 void remove_root_ranges_within(std::uintptr_t begin, std::uintptr_t end) {
-  std::lock_guard<std::mutex> g(g_roots_lock);
+  std::lock_guard<Mutex> g(g_roots_lock);
   std::erase_if(explicit_list(), [=](const RootRange& r) { return r.begin >= begin && r.end <= end; });
 }
 
 void clear_root_ranges() {
-  std::lock_guard<std::mutex> g(g_roots_lock);
+  std::lock_guard<Mutex> g(g_roots_lock);
   explicit_list().clear();
 }
 
 bool in_root_range(std::uintptr_t p) {
-  std::lock_guard<std::mutex> g(g_roots_lock);
+  std::lock_guard<Mutex> g(g_roots_lock);
   return std::any_of(explicit_list().begin(), explicit_list().end(),
                      [p](const RootRange& r) { return p >= r.begin && p < r.end; });
 }

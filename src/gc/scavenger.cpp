@@ -14,6 +14,7 @@
 #include "heap/meta_alloc.hpp"
 #include "heap/mheap.hpp"
 #include "os/immortal.hpp"
+#include "os/mutex.hpp"
 #include "os/trace.hpp"
 
 namespace mgc::internal {
@@ -26,9 +27,9 @@ std::atomic<std::uint64_t> g_scavenged{0};
 
 // Wake-up state: g_requests counts cycles that asked the thread to look at
 // its goal. g_lock guards it and the condition variable; it is a leaf.
-std::mutex g_lock;
-std::condition_variable& scavenger_cv() {
-  static Immortal<std::condition_variable> x;
+Mutex g_lock;
+std::condition_variable_any& scavenger_cv() {
+  static Immortal<std::condition_variable_any> x;
   return *x;
 }
 std::uint64_t g_requests = 0;
@@ -58,7 +59,7 @@ void scavenger_thread() {
   std::uint64_t seen = 0;
   for (;;) {
     {
-      std::unique_lock<std::mutex> g(g_lock);
+      std::unique_lock<Mutex> g(g_lock);
       scavenger_cv().wait(g, [&] { return g_requests != seen; });
       seen = g_requests;
     }
@@ -147,7 +148,7 @@ void wake_scavenger() {
   // From the first cycle on: before it the goal means nothing yet.
   mheap().set_growth_scavenger(scavenge_after_growth);
   if (!g_enabled.load(std::memory_order_relaxed)) return;
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   if (!g_started) {
     g_started = true;
     std::thread(scavenger_thread).detach();
@@ -170,7 +171,7 @@ void unlock_scavenger_state() { g_lock.unlock(); }
 void scavenger_after_fork() {
   // The thread did not come along; the condition variable may count it as
   // a waiter: made anew.
-  ::new (&scavenger_cv()) std::condition_variable();
+  ::new (&scavenger_cv()) std::condition_variable_any();
   g_started = false;
 }
 

@@ -15,6 +15,7 @@
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 
@@ -37,7 +38,7 @@ struct Queued {
 };
 
 // Immortal: the finalizer thread waits on these until the process ends.
-std::mutex g_specials_lock;
+Mutex g_specials_lock;
 std::unordered_map<std::uintptr_t, Finalizer>& finalizers() {
   static Immortal<std::unordered_map<std::uintptr_t, Finalizer>> x;
   return *x;
@@ -74,13 +75,13 @@ void note_dead_link(std::uintptr_t addr, bool long_link) {
   g_links_died = true;
 }
 
-std::mutex g_queue_lock;
-std::condition_variable& queue_cv() {
-  static Immortal<std::condition_variable> x;
+Mutex g_queue_lock;
+std::condition_variable_any& queue_cv() {
+  static Immortal<std::condition_variable_any> x;
   return *x;
 }
-std::condition_variable& done_cv() {
-  static Immortal<std::condition_variable> x;
+std::condition_variable_any& done_cv() {
+  static Immortal<std::condition_variable_any> x;
   return *x;
 }
 std::deque<Queued>& queue() {
@@ -122,7 +123,7 @@ Queued pop_locked() {
 [[gnu::noinline]] void run_one_finalizer() {
   Queued q;
   {
-    std::unique_lock<std::mutex> g(g_queue_lock);
+    std::unique_lock<Mutex> g(g_queue_lock);
     queue_cv().wait(g, [] { return !queue().empty(); });
     q = pop_locked();
   }
@@ -136,7 +137,7 @@ void finalizer_thread();
 // queues some, the next set_finalizer), and wait_for_finalizers, woken
 // here, runs them in its caller.
 void finalizer_thread_failed_locked() {
-  std::lock_guard<std::mutex> q(g_queue_lock);
+  std::lock_guard<Mutex> q(g_queue_lock);
   g_thread_started.store(false, std::memory_order_relaxed);
   done_cv().notify_all();
 }
@@ -157,7 +158,7 @@ void start_finalizer_thread_locked() {
 void finalizer_thread() {
   // The object sits on this stack during the call.
   if (register_thread() == nullptr) {  // no memory for its record
-    std::lock_guard<std::mutex> s(g_specials_lock);
+    std::lock_guard<Mutex> s(g_specials_lock);
     finalizer_thread_failed_locked();
     return;
   }
@@ -169,7 +170,7 @@ void finalizer_thread() {
     // find no copy of it on the stack or in a register.
     scrub_stack_below(16 * 1024);
     clear_vector_registers();
-    std::lock_guard<std::mutex> g(g_queue_lock);
+    std::lock_guard<Mutex> g(g_queue_lock);
     g_done_total++;
     done_cv().notify_all();
   }
@@ -257,18 +258,18 @@ void reserve_dead_links() {
 }  // namespace
 
 void set_finalizer_policy(FinalizerPolicy p, void (*hook)()) {
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   g_policy = p;
   g_caller_finalizer_hook = p == FinalizerPolicy::kCaller ? hook : nullptr;
 }
 
 void set_queue_hook(void (*hook)(void*)) {
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   g_queue_hook = hook;
 }
 
 void set_java_finalization(bool on) {
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   g_java_finalization = on;
 }
 
@@ -289,7 +290,7 @@ bool set_finalizer(void* obj, FinalizerFn fn, void* data, FinalizerOrder order, 
   if (base != reinterpret_cast<std::uintptr_t>(obj))
     fatal("set_finalizer(%p): not the start of an object (it is inside the object at %#lx)", obj,
           static_cast<unsigned long>(base));
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   if (fn != nullptr && g_policy == FinalizerPolicy::kThread) start_finalizer_thread_locked();
   auto it = finalizers().find(base);
   if (old != nullptr)
@@ -319,12 +320,12 @@ void wait_for_finalizers() {
   for (;;) {
     bool own_thread;
     {
-      std::lock_guard<std::mutex> s(g_specials_lock);
+      std::lock_guard<Mutex> s(g_specials_lock);
       own_thread = g_policy == FinalizerPolicy::kThread;
       if (own_thread) start_finalizer_thread_locked();  // again, if it could not start before
     }
     {
-      std::unique_lock<std::mutex> g(g_queue_lock);
+      std::unique_lock<Mutex> g(g_queue_lock);
       const std::uint64_t target = g_queued_total;
       done_cv().wait(g, [&] {
         return g_done_total >= target || (own_thread && !g_thread_started.load(std::memory_order_relaxed));
@@ -344,13 +345,13 @@ std::size_t run_queued_finalizers() {
   for (;;) {
     Queued q;
     {
-      std::lock_guard<std::mutex> g(g_queue_lock);
+      std::lock_guard<Mutex> g(g_queue_lock);
       if (queue().empty()) break;
       q = pop_locked();
     }
     q.fn(q.obj, q.data);
     n++;
-    std::lock_guard<std::mutex> g(g_queue_lock);
+    std::lock_guard<Mutex> g(g_queue_lock);
     g_done_total++;
     done_cv().notify_all();
   }
@@ -360,7 +361,7 @@ std::size_t run_queued_finalizers() {
 
 std::size_t queue_all_finalizers() {
   {
-    std::lock_guard<std::mutex> g(g_specials_lock);
+    std::lock_guard<Mutex> g(g_specials_lock);
     // A cycle before they are queued keeps doomed objects as roots.
     for (auto& [base, f] : finalizers()) f.doomed = true;
   }
@@ -374,7 +375,7 @@ WeakHandle* weak_create(const void* p) {
   if (h == nullptr) return nullptr;
   h->target.store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_relaxed);
   h->base = base;
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   h->prev = nullptr;
   h->next = g_weak_first;
   if (g_weak_first != nullptr) g_weak_first->prev = h;
@@ -388,7 +389,7 @@ void* weak_get(const WeakHandle* h) { return reinterpret_cast<void*>(h->target.l
 
 void weak_destroy(WeakHandle* h) {
   {
-    std::lock_guard<std::mutex> g(g_specials_lock);
+    std::lock_guard<Mutex> g(g_specials_lock);
     if (h->prev != nullptr) {
       h->prev->next = h->next;
     } else {
@@ -405,7 +406,7 @@ LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link) {
   const auto addr = reinterpret_cast<std::uintptr_t>(link);
   // The table keeps a flag in the low bit (and writes a word there).
   if (addr == 0 || (addr & 7) != 0) fatal("register_link(%p): the location is null or not aligned", link);
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   try {
     // Room for this one to die in a stop (see dead_links), grown ahead.
     std::vector<std::uintptr_t>& dead = dead_links(long_link);
@@ -423,7 +424,7 @@ LinkResult register_link(void** link, std::uintptr_t obj_base, bool long_link) {
 }
 
 bool unregister_link(void** link, bool long_link) {
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   Link* l = links(long_link).find(reinterpret_cast<std::uintptr_t>(link));
   if (l == nullptr) return false;
   const bool live = !l->dead();
@@ -434,7 +435,7 @@ bool unregister_link(void** link, bool long_link) {
 LinkResult move_link(void** link, void** new_link, bool long_link) {
   const auto from = reinterpret_cast<std::uintptr_t>(link);
   const auto to = reinterpret_cast<std::uintptr_t>(new_link);
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   LinkTable& table = links(long_link);
   Link* src = table.find(from);
   if (src == nullptr || src->dead()) return LinkResult::kNotFound;
@@ -453,7 +454,7 @@ LinkResult move_link(void** link, void** new_link, bool long_link) {
 }
 
 void drop_specials(std::uintptr_t base) {
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   auto it = finalizers().find(base);
   if (it != finalizers().end()) {
     finalizers().erase(it);
@@ -468,8 +469,8 @@ void drop_specials(std::uintptr_t base) {
 }
 
 SpecialsCounts specials_counts() {
-  std::lock_guard<std::mutex> g(g_specials_lock);
-  std::lock_guard<std::mutex> q(g_queue_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> q(g_queue_lock);
   return {finalizers().size(), g_weak_count, links(false).size(), links(true).size(), queue().size()};
 }
 
@@ -488,8 +489,8 @@ void specials_after_fork() {
   // condition variables may count waiters that do not exist here (a
   // notify could wait for them), so they are made anew. A finalizer the
   // parent's thread was running is the parent's: counted done here.
-  ::new (&queue_cv()) std::condition_variable();
-  ::new (&done_cv()) std::condition_variable();
+  ::new (&queue_cv()) std::condition_variable_any();
+  ::new (&done_cv()) std::condition_variable_any();
   g_thread_started.store(false, std::memory_order_relaxed);
   g_done_total = g_queued_total - queue().size();
   if (!queue().empty() && g_policy == FinalizerPolicy::kThread) start_finalizer_thread_locked();
@@ -571,7 +572,7 @@ std::uint64_t finalize_after_mark() {
 }
 
 std::size_t queue_doomed_finalizers() {
-  std::lock_guard<std::mutex> g(g_specials_lock);
+  std::lock_guard<Mutex> g(g_specials_lock);
   if (g_links_died) {
     erase_dead_links(false, g_dead_links_overflowed);
     erase_dead_links(true, g_dead_links_overflowed);
@@ -586,7 +587,7 @@ std::size_t queue_doomed_finalizers() {
       continue;
     }
     {
-      std::lock_guard<std::mutex> q(g_queue_lock);
+      std::lock_guard<Mutex> q(g_queue_lock);
       try {
         check_special_allocation();
         queue().push_back({reinterpret_cast<void*>(it->first), it->second.fn, it->second.data});

@@ -18,6 +18,7 @@
 #include "heap/meta_alloc.hpp"
 #include "mallocgc/internal/cache_front.hpp"
 #include "os/fatal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 
@@ -35,7 +36,7 @@ void free_record(ThreadRecord* r) {
 
 __thread ThreadRecord* tls_record __attribute__((tls_model("initial-exec")));
 
-std::mutex g_lock;
+Mutex g_lock;
 ThreadRecord* g_first = nullptr;
 int g_signal = SIGPWR;
 bool g_handler_installed = false;
@@ -57,7 +58,14 @@ void park(std::uint32_t seq) {
   while (g_stop_seq.load(std::memory_order_acquire) == seq) futex(&g_stop_seq, FUTEX_WAIT_PRIVATE, seq, nullptr);
 }
 
-void save_context(ThreadRecord* r, const void* context) {
+// The registers and stack pointer of the code the stop signal interrupted,
+// from its context; or (own_sp nonzero) the handler's own.
+void save_context(ThreadRecord* r, const void* context, std::uintptr_t own_sp) {
+  if (own_sp != 0) {
+    std::memset(r->regs, 0, sizeof r->regs);
+    r->stopped_sp = own_sp;
+    return;
+  }
   const auto* uc = static_cast<const ucontext_t*>(context);
   static_assert(NGREG == 23);
   for (int i = 0; i < NGREG; i++) r->regs[i] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[i]);
@@ -66,22 +74,39 @@ void save_context(ThreadRecord* r, const void* context) {
   r->stopped_sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
 }
 
+// ThreadSanitizer runs a signal's handler when it sees fit (at the
+// thread's next intercepted call or atomic operation), passing a copy of
+// the context the signal interrupted: by then the thread's registers and
+// stack pointer are other ones. Under TSan the handler therefore records
+// its own: callee-saved registers spilled into its frame, and its stack
+// pointer below them (what park_deferred_stop does for the same reason).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kHandlersDeferred = true;
+#else
+constexpr bool kHandlersDeferred = false;
+#endif
+
 void suspend_handler(int, siginfo_t*, void* context) {
   const int saved_errno = errno;
+  std::uintptr_t own_sp = 0;
+  if constexpr (kHandlersDeferred) {
+    __builtin_unwind_init();
+    asm volatile("mov %%rsp, %0" : "=r"(own_sp));
+  }
   ThreadRecord* r = tls_record;
   const std::uint32_t seq = g_stop_seq.load(std::memory_order_acquire);
   if (r != nullptr && (seq & 1) != 0) {
     if (kDebugMalloc && tls_in_fast_path && !debug_no_stop_deferral) {
       tls_stop_deferred = true;  // the fast path's exit parks
     } else {
-      save_context(r, context);
+      save_context(r, context, own_sp);
       park(seq);
     }
   } else if (r != nullptr && r->suspend_state.load(std::memory_order_acquire) == 1 &&
              !(kDebugMalloc && tls_in_fast_path)) {
     // Suspended alone (Boehm's GC_suspend_thread): cycles skip it while it
     // waits here, and scan what it saved.
-    save_context(r, context);
+    save_context(r, context, own_sp);
     r->suspend_state.store(2, std::memory_order_release);
     futex(&r->suspend_state, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
     while (r->suspend_state.load(std::memory_order_acquire) == 2)
@@ -127,7 +152,7 @@ ThreadRecord* first_thread_locked() { return g_first; }
 int suspend_signal() { return g_signal; }
 
 void set_suspend_signal(int sig) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   if (g_handler_installed && sig != g_signal) fatal("the suspend signal cannot change once the world was stopped");
   g_signal = sig;
 }
@@ -161,7 +186,7 @@ ThreadRecord* register_thread() {
   if (!current_stack_bounds(&r->stack_lo, &r->stack_hi)) fatal("cannot find the stack of thread %d", r->tid);
   dl_iterate_phdr(tls_callback, r);
   r->refs = 1;
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   r->next = g_first;
   if (g_first != nullptr) g_first->prev = r;
   g_first = r;
@@ -172,7 +197,7 @@ ThreadRecord* register_thread() {
 namespace {
 void remove_record(ThreadRecord* r) {
   {
-    std::lock_guard<std::mutex> g(g_lock);
+    std::lock_guard<Mutex> g(g_lock);
     if (r->prev != nullptr) {
       r->prev->next = r->next;
     } else {
@@ -204,14 +229,14 @@ void unregister_thread_at_exit() {
   std::uintptr_t sp;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
   {
-    std::lock_guard<std::mutex> g(g_lock);
+    std::lock_guard<Mutex> g(g_lock);
     r->blocked_sp = sp;
     r->blocked = true;
   }
   void* result = fn(arg);
   {
     // Waits for a cycle in progress: it holds the registry lock.
-    std::lock_guard<std::mutex> g(g_lock);
+    std::lock_guard<Mutex> g(g_lock);
     r->blocked = false;
   }
   asm volatile("" ::: "memory");
@@ -222,27 +247,27 @@ void* call_active(void* (*fn)(void*), void* arg) {
   ThreadRecord* r = tls_record;
   if (r == nullptr || !r->blocked) return fn(arg);
   {
-    std::lock_guard<std::mutex> g(g_lock);
+    std::lock_guard<Mutex> g(g_lock);
     r->blocked = false;
   }
   // Stopped by the signal again meanwhile, and scanned from wherever it
   // stops: the frames of the blocking section are scanned too.
   void* result = fn(arg);
   {
-    std::lock_guard<std::mutex> g(g_lock);
+    std::lock_guard<Mutex> g(g_lock);
     r->blocked = true;
   }
   return result;
 }
 
 void set_stack_bottom(ThreadRecord* r, std::uintptr_t hi) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   if (hi <= r->stack_lo || hi > r->stack_hi) r->stack_lo = 0;
   r->stack_hi = hi;
 }
 
 void set_altstack(ThreadRecord* r, std::uintptr_t lo, std::uintptr_t hi) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   r->altstack_lo = lo;
   r->altstack_hi = hi;
 }
@@ -257,7 +282,7 @@ ThreadRecord* find_locked(pthread_t t) {
 
 void suspend_thread(pthread_t t) {
   // The registry lock keeps cycles out while the thread goes to sleep.
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   if (!g_handler_installed) install_handler();
   ThreadRecord* r = find_locked(t);
   if (r == nullptr || r == tls_record || r->suspend_state.load() != 0) return;
@@ -275,7 +300,7 @@ void suspend_thread(pthread_t t) {
 }
 
 void resume_thread(pthread_t t) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   ThreadRecord* r = find_locked(t);
   if (r == nullptr || r->suspend_state.load() != 2) return;
   r->suspend_state.store(0, std::memory_order_release);
@@ -283,7 +308,7 @@ void resume_thread(pthread_t t) {
 }
 
 bool thread_suspended(pthread_t t) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   ThreadRecord* r = find_locked(t);
   return r != nullptr && r->suspend_state.load() == 2;
 }
@@ -310,13 +335,16 @@ void unlock_threads() { g_lock.unlock(); }
 void stop_the_world() {
   if (!g_handler_installed) install_handler();
   g_acks.store(0, std::memory_order_relaxed);
+  // Cleared before the store that opens the round, which the handlers
+  // read (acquire) before they write their own.
+  for (ThreadRecord* r = g_first; r != nullptr; r = r->next)
+    if (r != tls_record && !r->blocked && r->suspend_state.load(std::memory_order_acquire) != 2) r->stopped_sp = 0;
   const std::uint32_t seq = g_stop_seq.load(std::memory_order_relaxed) + 1;
   g_stop_seq.store(seq, std::memory_order_seq_cst);
   std::uint32_t n = 0;
   for (ThreadRecord* r = g_first; r != nullptr; r = r->next) {
     // Blocked threads are not stopped; suspended ones are already.
     if (r == tls_record || r->blocked || r->suspend_state.load(std::memory_order_acquire) == 2) continue;
-    r->stopped_sp = 0;
     const int err = pthread_kill(r->thread, g_signal);
     if (err == 0) {
       n++;

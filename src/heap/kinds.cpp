@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "os/fatal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 namespace {
@@ -13,7 +14,7 @@ KindRecord g_kinds[kMaxCustomKinds];
 // register_kind (or from a span made with it), after the release.
 std::atomic<int> g_count{0};
 std::atomic<bool> g_marks_from_all{false};
-std::mutex g_lock;
+Mutex g_lock;
 
 }  // namespace
 
@@ -21,7 +22,7 @@ void lock_kinds() { g_lock.lock(); }
 void unlock_kinds() { g_lock.unlock(); }
 
 bool register_kind(const KindRecord& r, Kind* out) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   const int n = g_count.load(std::memory_order_relaxed);
   if (n == kMaxCustomKinds) return false;
   g_kinds[n] = r;
@@ -39,7 +40,7 @@ const KindRecord& kind_record(Kind k) {
 int custom_kinds() { return g_count.load(std::memory_order_acquire); }
 
 void set_kind_disclaim(Kind k, int (*disclaim)(void*), bool mark_from_all) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   KindRecord& r = const_cast<KindRecord&>(kind_record(k));
   r.disclaim = disclaim;
   r.mark_from_all = mark_from_all;

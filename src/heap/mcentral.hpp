@@ -30,6 +30,7 @@
 #include <mutex>
 
 #include "heap/span.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 
@@ -94,7 +95,7 @@ class MCentral {
   // its pending frees with the lock released; with a free slot and c not
   // null, s becomes c's (true). Returns with the lock held again and s no
   // longer counted; unless it went to c, the caller files it.
-  bool sweep_taken(std::unique_lock<std::mutex>& g, MSpan* s, MCache* c);
+  bool sweep_taken(std::unique_lock<Mutex>& g, MSpan* s, MCache* c);
   static bool frees_in_flight(const MSpan* s);
   // Lock held: put swept, unowned s on the swept list it belongs to, or
   // onto *empty when it holds nothing (the caller frees those unlocked).
@@ -109,7 +110,7 @@ class MCentral {
   // lists empty (see may_have_unswept); 0, never a generation, at first
   // (so that the centrals stay in zeroed storage).
   std::atomic<std::uint32_t> swept_through_{0};
-  std::mutex lock_;
+  Mutex lock_;
   std::uint32_t sweeping_ = 0;  // spans taken for sweeping; under lock_
   std::atomic<std::uint64_t> quiesce_waits_{0};
   SpanList partial_[2];

@@ -7,6 +7,7 @@
 
 #include "os/fatal.hpp"
 #include "os/mem.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 namespace {
@@ -21,7 +22,7 @@ struct FreeBlock {
 };
 
 struct MetaHeap {
-  std::mutex lock;
+  Mutex lock;
   FreeBlock* bins[kNumBins] = {};
   char* bump = nullptr;  // the current 1 MiB mapping
   char* bump_end = nullptr;
@@ -46,7 +47,7 @@ void* meta_alloc(std::size_t size) {
   const std::size_t block = std::size_t{1} << (bin + kMinShift);
   void* p;
   {
-    std::lock_guard<std::mutex> g(g_meta.lock);
+    std::lock_guard<Mutex> g(g_meta.lock);
     if (FreeBlock* f = g_meta.bins[bin]) {
       g_meta.bins[bin] = f->next;
       p = f;
@@ -82,7 +83,7 @@ void* meta_alloc(std::size_t size) {
 void meta_free(void* p, std::size_t size) {
   if (p == nullptr) return;
   const std::size_t bin = bin_of(size == 0 ? 1 : size);
-  std::lock_guard<std::mutex> g(g_meta.lock);
+  std::lock_guard<Mutex> g(g_meta.lock);
   auto* f = static_cast<FreeBlock*>(p);
   f->next = g_meta.bins[bin];
   g_meta.bins[bin] = f;

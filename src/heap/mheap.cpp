@@ -39,7 +39,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
     tiny = static_cast<TinyMasks*>(meta_alloc(sizeof(TinyMasks)));
     if (tiny == nullptr) return nullptr;
   }
-  std::unique_lock<std::mutex> g(lock_);
+  std::unique_lock<Mutex> g(lock_);
   const std::size_t committed_before = pages_.committed_bytes();
   bool need_zero = false;
   const std::uintptr_t base = pages_.alloc(npages, &need_zero);
@@ -75,7 +75,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
 
 MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, bool* need_zero,
                                std::uintptr_t volatile* keep) {
-  std::unique_lock<std::mutex> g(lock_);
+  std::unique_lock<Mutex> g(lock_);
   const std::size_t committed_before = pages_.committed_bytes();
   const std::uintptr_t base = pages_.alloc(npages, need_zero);
   if (base == 0) return nullptr;
@@ -129,7 +129,7 @@ void MHeap::publish(MSpan* s) {
 
 void MHeap::free_span(MSpan* s) {
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<Mutex> g(lock_);
     if (defer_frees_) {
       if (s->state.load(std::memory_order_relaxed) == SpanState::kFree)
         fatal("span %#lx freed twice", static_cast<unsigned long>(s->base));
@@ -143,14 +143,14 @@ void MHeap::free_span(MSpan* s) {
 }
 
 void MHeap::begin_free_deferral() {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   defer_frees_ = true;
 }
 
 void MHeap::end_free_deferral() {
   SpanList spans;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<Mutex> g(lock_);
     defer_frees_ = false;
     while (MSpan* s = deferred_.pop()) spans.push(s);
   }
@@ -159,7 +159,7 @@ void MHeap::end_free_deferral() {
 
 bool MHeap::track_writes() {
   if (!os::dirty_tracking_start()) return false;
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   return pages_.track_writes() && os::dirty_tracking_on();
 }
 
@@ -174,7 +174,7 @@ std::int64_t MHeap::collect_written_from(const PageChunk* head, os::DirtyRunFn f
 }
 
 const PageChunk* MHeap::chunks_head() {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   return pages_.chunks_head();
 }
 
@@ -196,7 +196,7 @@ void MHeap::free_span_now(MSpan* s) {
   TinyMasks* tiny = s->tiny;
   const std::size_t nelems = s->nelems;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<Mutex> g(lock_);
     if (s->state.load(std::memory_order_relaxed) == SpanState::kFree)
       fatal("span %#lx freed twice", static_cast<unsigned long>(s->base));
     if (s->list == &large_) large_.remove(s);
@@ -222,7 +222,7 @@ void MHeap::free_span_now(MSpan* s) {
 std::size_t MHeap::sweep_large() {
   SpanList dead;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<Mutex> g(lock_);
     const std::uint32_t gen = sweep_gen();
     for (MSpan* s = large_.first; s != nullptr;) {
       MSpan* next = s->next;
@@ -263,28 +263,28 @@ std::size_t MHeap::sweep_large_if_behind() {
 }
 
 bool MHeap::has_free_pages(std::size_t npages) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   return pages_.free_bytes() >= npages * kPageSize;
 }
 
 HeapPageStats MHeap::page_stats() {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   return {pages_.reserved_bytes(), pages_.committed_bytes(), pages_.free_bytes(), pages_.released_bytes(),
           inuse_pages_ * kPageSize};
 }
 
 std::size_t MHeap::scavenge_one() {
-  std::lock_guard<std::mutex> work(scav_lock_);
+  std::lock_guard<Mutex> work(scav_lock_);
   ScavengeBatch b;
   {
-    std::lock_guard<std::mutex> g(lock_);
+    std::lock_guard<Mutex> g(lock_);
     if (!pages_.take_scavenge(&b)) return 0;
     publish_counts();
   }
   // The pages are out of the free pool: no span holds them and no
   // allocation can get them until they are returned.
   PageAlloc::release_batch(b);
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   pages_.return_scavenged(b);
   publish_counts();
   // take_scavenge takes a block only when it has an unreleased page.
@@ -298,12 +298,12 @@ void MHeap::grew(std::size_t committed_before, std::size_t committed) {
 }
 
 void MHeap::set_limit(std::size_t bytes) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   pages_.set_limit(bytes);
 }
 
 bool MHeap::expand(std::size_t bytes) {
-  std::unique_lock<std::mutex> g(lock_);
+  std::unique_lock<Mutex> g(lock_);
   const bool ok = pages_.expand((bytes + kPageSize - 1) / kPageSize);
   const std::size_t committed = pages_.committed_bytes();
   publish_counts();
@@ -315,12 +315,12 @@ bool MHeap::expand(std::size_t bytes) {
 }
 
 void MHeap::set_huge_pages(bool on) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   pages_.set_huge_pages(on);
 }
 
 void MHeap::check(bool (*skip)(const MSpan*)) {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<Mutex> g(lock_);
   pages_.check();
   std::size_t inuse = 0;
   pages_.for_each_chunk([&](std::uintptr_t base, std::size_t committed) {

@@ -21,6 +21,7 @@
 #include "heap/page_alloc.hpp"
 #include "heap/span.hpp"
 #include "os/dirty_pages.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 
@@ -170,8 +171,8 @@ class MHeap {
     released_.store(pages_.released_bytes(), std::memory_order_relaxed);
   }
 
-  std::mutex lock_;
-  std::mutex scav_lock_;
+  Mutex lock_;
+  Mutex scav_lock_;
   ArenaMap arenas_;
   PageAlloc pages_{&arenas_, /*guard_page=*/true};
   MSpan* free_records_ = nullptr;  // recycled span records, via next

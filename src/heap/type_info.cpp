@@ -6,6 +6,7 @@
 #include "heap/meta_alloc.hpp"
 #include "mallocgc/internal/fast_path.hpp"
 #include "os/mem.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 namespace {
@@ -15,7 +16,7 @@ constexpr std::size_t kMaxTypeSize = std::size_t{1} << 40;
 constexpr std::size_t kBuckets = 1024;
 
 struct TypeTable {
-  std::mutex lock;
+  Mutex lock;
   TypeInfo* buckets[kBuckets] = {};
 };
 constinit TypeTable g_types;
@@ -91,7 +92,7 @@ const TypeInfo* intern_type(std::size_t size, const std::size_t* offsets, std::s
     t->span_class = static_cast<std::uint32_t>(span_class(cls, Kind::kTyped));
   }
   const std::size_t h = hash_layout(size, t->bits, nbitwords);
-  std::lock_guard<std::mutex> g(g_types.lock);
+  std::lock_guard<Mutex> g(g_types.lock);
   for (TypeInfo* u = g_types.buckets[h]; u != nullptr; u = u->next_interned) {
     if (u->size == size && u->nwords == nwords && u->period == period &&
         std::memcmp(u->bits, t->bits, nbitwords * 8) == 0) {

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "os/mutex.hpp"
+
 namespace mgc::internal::os {
 
 namespace {
@@ -34,7 +36,7 @@ constexpr std::uint64_t kFeatureWpUnpopulated = 1u << 13;
 constexpr std::uint64_t kFeatureWpAsync = 1u << 15;
 constexpr int kUserModeOnly = 1;
 
-std::mutex g_lock;
+Mutex g_lock;
 int g_uffd = -1;
 int g_pagemap = -1;
 pid_t g_pid = 0;  // the process that opened them
@@ -70,7 +72,7 @@ void lost(const char* what) {
 }  // namespace
 
 bool dirty_tracking_start() {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   const pid_t pid = getpid();
   if (g_pid == pid) return g_on.load(std::memory_order_relaxed);
   // First call in this process (or a fork child's: descriptors inherited
@@ -164,7 +166,7 @@ bool dirty_unprotect(std::uintptr_t begin, std::uintptr_t end) {
 }
 
 void dirty_tracking_reset_for_test() {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   close_all();
   g_pid = 0;
   g_error[0] = 0;

@@ -2,7 +2,7 @@
 //
 // Threads of the collector (mark helpers, the sweeper, the finalizer
 // thread) wait on condition variables until the process ends; a static
-// std::condition_variable would be destroyed at exit while they wait,
+// std::condition_variable_any would be destroyed at exit while they wait,
 // which glibc answers by blocking exit forever.
 #pragma once
 

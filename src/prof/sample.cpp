@@ -11,6 +11,7 @@
 #include "heap/mcache.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
+#include "os/mutex.hpp"
 #include "prof/math.hpp"
 
 namespace mgc::internal {
@@ -84,7 +85,7 @@ bool decide(MCache* c, std::int64_t rate, std::int64_t e) {
 
 // --- buckets and sampled objects --------------------------------------------
 
-std::mutex g_lock;
+Mutex g_lock;
 
 constexpr std::size_t kBucketHeads = 4096;
 ProfileBucket* g_buckets[kBucketHeads];
@@ -218,7 +219,7 @@ void profile_alloc(void* p, std::size_t bytes, const void* pc) {
   }
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   MSpan* s = mheap().span_of(a);
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   ProfileBucket* b = find_bucket(h, bytes, stack, depth);
   if (b == nullptr) return;  // out of memory: the sample is lost
   b->allocs++;
@@ -244,7 +245,7 @@ void profile_alloc(void* p, std::size_t bytes, const void* pc) {
 }
 
 void profile_free(std::uintptr_t base) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   if (ObjectSlot* o = find_object_slot(base)) drop(o, mheap().span_of(base));
 }
 
@@ -270,7 +271,7 @@ void profile_after_mark() {
 }
 
 ProfileBucket* profile_snapshot(std::size_t* n) {
-  std::lock_guard<std::mutex> g(g_lock);
+  std::lock_guard<Mutex> g(g_lock);
   *n = 0;
   if (g_nbuckets == 0) return nullptr;
   auto* out = static_cast<ProfileBucket*>(std::malloc(g_nbuckets * sizeof(ProfileBucket)));

@@ -18,6 +18,7 @@
 #include "gc/threads.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
+#include "os/mutex.hpp"
 #include "os/trace.hpp"
 #include "prof/allocfreetrace.hpp"
 #include "prof/sample.hpp"
@@ -30,7 +31,7 @@ namespace {
 Options g_options;
 std::atomic<bool> g_ready{false};
 void (*g_first_use_hook)() = nullptr;
-std::mutex g_lock;
+Mutex g_lock;
 
 template <class T>
 std::optional<T> parse_int(std::string_view s, T lo, T hi) {
@@ -242,7 +243,7 @@ bool parse_debug(std::string_view s, Options* o, std::string_view* bad) {
 void ensure_options() {
   if (g_ready.load(std::memory_order_acquire)) return;
   {
-    std::lock_guard<std::mutex> g(g_lock);
+    std::lock_guard<Mutex> g(g_lock);
     if (g_ready.load(std::memory_order_relaxed)) return;
     read_environment(&g_options);
     mheap().set_huge_pages(g_options.huge_pages);

@@ -10,6 +10,7 @@
 #include "heap/mcentral.hpp"
 #include "heap/meta_alloc.hpp"
 #include "os/fatal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal {
 
@@ -27,7 +28,7 @@ __thread CacheFront* tls_cache __attribute__((tls_model("initial-exec"))) = &g_e
 namespace {
 
 struct Registry {
-  std::mutex lock;
+  Mutex lock;
   MCache* first = nullptr;
   MCache* pool = nullptr;  // released caches, linked through next
   std::size_t count = 0;
@@ -41,7 +42,7 @@ std::once_flag g_key_once;
 void release_cache(MCache* c) {
   c->release_all();
   if (tls_cache == &c->front) tls_cache = &g_empty_cache;
-  std::lock_guard<std::mutex> g(g_registry.lock);
+  std::lock_guard<Mutex> g(g_registry.lock);
   add_counters(g_shared, c->counters);
   if (c->prev != nullptr) {
     c->prev->next = c->next;
@@ -101,7 +102,7 @@ MCache* this_cache() {
   create_exit_key();
   void* mem;
   {
-    std::lock_guard<std::mutex> g(g_registry.lock);
+    std::lock_guard<Mutex> g(g_registry.lock);
     mem = g_registry.pool;
     if (mem != nullptr) g_registry.pool = g_registry.pool->next;
   }
@@ -114,14 +115,14 @@ MCache* this_cache() {
   // without memory for its record the allocation fails like any other.
   auto* c = ::new (mem) MCache();
   if (register_thread() == nullptr) {
-    std::lock_guard<std::mutex> g(g_registry.lock);
+    std::lock_guard<Mutex> g(g_registry.lock);
     c->next = g_registry.pool;
     g_registry.pool = c;
     return nullptr;
   }
   c->reset();
   {
-    std::lock_guard<std::mutex> g(g_registry.lock);
+    std::lock_guard<Mutex> g(g_registry.lock);
     c->next = g_registry.first;
     if (c->next != nullptr) c->next->prev = c;
     c->prev = nullptr;
@@ -172,7 +173,7 @@ void reclaim_caches_after_fork() {
   // reserved slots nobody got are reclaimed by the next cycles.
   MCache* const mine = this_cache_if_any();
   {
-    std::lock_guard<std::mutex> g(g_registry.lock);
+    std::lock_guard<Mutex> g(g_registry.lock);
     for (MCache* c = g_registry.first; c != nullptr;) {
       MCache* const next = c->next;
       if (c != mine) {
@@ -200,7 +201,7 @@ void lock_cache_registry() { g_registry.lock.lock(); }
 void unlock_cache_registry() { g_registry.lock.unlock(); }
 
 std::size_t for_each_cache_impl(void (*fn)(const MCache&, void*), void* arg) {
-  std::lock_guard<std::mutex> g(g_registry.lock);
+  std::lock_guard<Mutex> g(g_registry.lock);
   for (MCache* c = g_registry.first; c != nullptr; c = c->next) fn(*c, arg);
   return g_registry.count;
 }

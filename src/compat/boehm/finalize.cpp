@@ -23,6 +23,7 @@
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal::boehm {
 
@@ -80,7 +81,7 @@ struct ToggleRef {
   std::uintptr_t hidden;  // ~address: the list itself keeps nothing alive
   bool strong;
 };
-std::mutex g_toggle_lock;
+Mutex g_toggle_lock;
 std::vector<ToggleRef>& togglerefs() {
   static Immortal<std::vector<ToggleRef>> x;
   return *x;
@@ -97,7 +98,7 @@ void on_queue(void* obj) {
 void toggleref_before_mark() {
   GC_toggleref_func decide = g_toggleref_func;
   if (decide == nullptr) return;
-  std::lock_guard<std::mutex> g(g_toggle_lock);
+  std::lock_guard<Mutex> g(g_toggle_lock);
   auto& list = togglerefs();
   std::size_t kept = 0;
   for (ToggleRef& r : list) {
@@ -185,7 +186,7 @@ GC_toggleref_func GC_get_toggleref_func(void) { return g_toggleref_func; }
 int GC_toggleref_add(void* obj, int is_strong) {
   ensure_init();
   if (g_toggleref_func == nullptr) return GC_SUCCESS;
-  std::lock_guard<std::mutex> g(g_toggle_lock);
+  std::lock_guard<Mutex> g(g_toggle_lock);
   try {
     togglerefs().push_back({~reinterpret_cast<std::uintptr_t>(obj), is_strong != 0});
   } catch (const std::bad_alloc&) {

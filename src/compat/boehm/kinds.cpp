@@ -19,6 +19,7 @@
 #include "gc/mark.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal::boehm {
 namespace {
@@ -182,7 +183,7 @@ void GC_register_disclaim_proc(int k, GC_disclaim_proc proc, int mark_from_all) 
 // link word in front so that all of them stay reachable from
 // g_free_lists, and leak checkers see them as owned rather than lost.
 namespace {
-std::mutex g_free_lists_lock;
+Mutex g_free_lists_lock;
 void** g_free_lists = nullptr;  // newest list's link word; each links to the previous
 }  // namespace
 
@@ -190,7 +191,7 @@ void** GC_new_free_list(void) {
   ensure_init();
   auto* block = static_cast<void**>(std::calloc(kFreeListEntries + 1, sizeof(void*)));
   if (block == nullptr) fatal("GC_new_free_list: out of memory");
-  std::lock_guard<std::mutex> hold(g_free_lists_lock);
+  std::lock_guard<Mutex> hold(g_free_lists_lock);
   block[0] = static_cast<void*>(g_free_lists);
   g_free_lists = block;
   return block + 1;

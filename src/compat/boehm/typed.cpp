@@ -18,6 +18,7 @@
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
+#include "os/mutex.hpp"
 
 namespace mgc::internal::boehm {
 namespace {
@@ -30,7 +31,7 @@ constexpr GC_word kLongLayoutProc = 1;
 constexpr unsigned kLogMaxMarkProcs = 6;
 
 struct Layouts {
-  std::mutex lock;
+  Mutex lock;
   std::vector<std::vector<GC_word>> long_layouts;  // bitmaps, word 0 first
   struct Key {
     GC_descr d;
@@ -71,7 +72,7 @@ bool descriptor_bits(GC_descr d, std::vector<GC_word>* out) {
     case GC_DS_PROC: {
       if (((d >> GC_DS_TAG_BITS) & ((1u << kLogMaxMarkProcs) - 1)) != kLongLayoutProc) return false;
       const std::size_t index = d >> (GC_DS_TAG_BITS + kLogMaxMarkProcs);
-      std::lock_guard<std::mutex> g(layouts().lock);
+      std::lock_guard<Mutex> g(layouts().lock);
       if (index >= layouts().long_layouts.size()) return false;
       *out = layouts().long_layouts[index];
       return true;
@@ -113,7 +114,7 @@ const TypeInfo* type_of(GC_descr d, std::size_t size, bool* no_pointers) {
     return e.type;
   }
   {
-    std::lock_guard<std::mutex> g(layouts().lock);
+    std::lock_guard<Mutex> g(layouts().lock);
     auto it = layouts().types.find({d, size});
     if (it != layouts().types.end()) {
       *no_pointers = it->second == nullptr;
@@ -125,7 +126,7 @@ const TypeInfo* type_of(GC_descr d, std::size_t size, bool* no_pointers) {
   if (!descriptor_bits(d, &bits)) fatal("GC_malloc_explicitly_typed: %#lx is not a type descriptor", d);
   const TypeInfo* t = layout_for(bits, bits.size() * kWordBits, padded(size), 0);
   *no_pointers = t == nullptr;
-  std::lock_guard<std::mutex> g(layouts().lock);
+  std::lock_guard<Mutex> g(layouts().lock);
   layouts().types.emplace(Layouts::Key{d, size}, t);
   if (t != nullptr) e = {d, size, t};
   return t;
@@ -173,7 +174,7 @@ GC_descr GC_make_descriptor(const GC_word* bm, size_t len) {
   std::vector<GC_word> bits((last + kWordBits) / kWordBits, 0);
   for (std::size_t w = 0; w <= last; w++)
     if ((bm[w / kWordBits] >> (w % kWordBits)) & 1) bits[w / kWordBits] |= GC_word{1} << (w % kWordBits);
-  std::lock_guard<std::mutex> g(layouts().lock);
+  std::lock_guard<Mutex> g(layouts().lock);
   auto& all = layouts().long_layouts;
   std::size_t index = 0;
   while (index < all.size() && all[index] != bits) index++;
