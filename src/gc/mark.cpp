@@ -570,7 +570,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"), always_inline)) in
   scan({obj, obj + t->scan_words() * 8, t, obj, kind});  // an array: by its period
 }
 
-__attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::scan_descriptor(std::uintptr_t p, std::uintptr_t d) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::scan_descriptor(std::uintptr_t p,
+                                                                                            std::uintptr_t d) {
   switch (d & kDescriptorTags) {
     case kDescriptorLength:
       // Conservative words over d bytes, in pieces as any range.
