@@ -47,10 +47,6 @@ std::atomic<std::uint32_t> g_stop_seq{0};
 // Threads that have stopped in the current round.
 std::atomic<std::uint32_t> g_acks{0};
 
-long futex(std::atomic<std::uint32_t>* addr, int op, std::uint32_t val, const timespec* timeout) {
-  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), op, val, timeout, nullptr, 0);
-}
-
 // Acknowledge the stop of round seq and wait for the restart.
 void park(std::uint32_t seq) {
   g_acks.fetch_add(1, std::memory_order_acq_rel);
@@ -335,16 +331,19 @@ void unlock_threads() { g_lock.unlock(); }
 void stop_the_world() {
   if (!g_handler_installed) install_handler();
   g_acks.store(0, std::memory_order_relaxed);
+  // Blocked threads are not stopped; suspended ones are already.
+  const auto signalled = [](const ThreadRecord* r) {
+    return r != tls_record && !r->blocked && r->suspend_state.load(std::memory_order_acquire) != 2;
+  };
   // Cleared before the store that opens the round, which the handlers
   // read (acquire) before they write their own.
   for (ThreadRecord* r = g_first; r != nullptr; r = r->next)
-    if (r != tls_record && !r->blocked && r->suspend_state.load(std::memory_order_acquire) != 2) r->stopped_sp = 0;
+    if (signalled(r)) r->stopped_sp = 0;
   const std::uint32_t seq = g_stop_seq.load(std::memory_order_relaxed) + 1;
   g_stop_seq.store(seq, std::memory_order_seq_cst);
   std::uint32_t n = 0;
   for (ThreadRecord* r = g_first; r != nullptr; r = r->next) {
-    // Blocked threads are not stopped; suspended ones are already.
-    if (r == tls_record || r->blocked || r->suspend_state.load(std::memory_order_acquire) == 2) continue;
+    if (!signalled(r)) continue;
     const int err = pthread_kill(r->thread, g_signal);
     if (err == 0) {
       n++;
@@ -398,8 +397,7 @@ void start_the_world() {
   __builtin_unwind_init();
   std::uintptr_t sp;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
-  std::memset(r->regs, 0, sizeof r->regs);
-  r->stopped_sp = sp;
+  save_context(r, nullptr, sp);
   park(seq);
 }
 

@@ -39,6 +39,13 @@
 
 namespace mgc::internal {
 
+// The futex system call on a 32-bit word, called directly (not through an
+// interceptor: see the top of the file); the waits' EINTR, EAGAIN and
+// ETIMEDOUT all send the caller round its loop again.
+inline long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout) {
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
+}
+
 class Mutex {
  public:
   constexpr Mutex() = default;
@@ -74,7 +81,7 @@ class Mutex {
     __tsan_mutex_pre_unlock(this, 0);
 #endif
     if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]]
-      futex(FUTEX_WAKE_PRIVATE, 1, nullptr);
+      futex(&state_, FUTEX_WAKE_PRIVATE, 1, nullptr);
 #ifdef MALLOCGC_TSAN
     __tsan_mutex_post_unlock(this, 0);
 #endif
@@ -97,17 +104,11 @@ class Mutex {
     while (state_.exchange(2, std::memory_order_acquire) != 0) {
 #ifdef MALLOCGC_TSAN
       const timespec tick = {0, 1000000};  // see the top of the file
-      futex(FUTEX_WAIT_PRIVATE, 2, &tick);
+      futex(&state_, FUTEX_WAIT_PRIVATE, 2, &tick);
 #else
-      futex(FUTEX_WAIT_PRIVATE, 2, nullptr);
+      futex(&state_, FUTEX_WAIT_PRIVATE, 2, nullptr);
 #endif
     }
-  }
-
-  // The futex call on state_; EINTR, EAGAIN and ETIMEDOUT all send the
-  // caller round its loop again.
-  void futex(int op, std::uint32_t value, const timespec* timeout) {
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), op, value, timeout, nullptr, 0);
   }
 
   std::atomic<std::uint32_t> state_{0};
