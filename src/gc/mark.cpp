@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -28,6 +29,31 @@ std::uintptr_t debug_unmark_after_mark = 0;
 std::size_t debug_mark_batch_limit = 0;
 
 namespace {
+
+// The allocated object holding p: its span, slot and extent. Tiny blocks
+// count as one object.
+struct ObjectRef {
+  MSpan* span;
+  std::size_t slot;
+  std::uintptr_t base;
+  std::size_t size;
+};
+
+bool locate(std::uintptr_t p, ObjectRef* out) {
+  MSpan* s = mheap().span_of(p);
+  if (s == nullptr) return false;
+  const SpanState st = s->state.load(std::memory_order_acquire);
+  if (st == SpanState::kLarge) {
+    // Anywhere in its pages, as the mark has it.
+    *out = {s, 0, s->base, s->large_size};
+    return true;
+  }
+  if (st != SpanState::kSmall) return false;
+  const std::size_t i = s->object_index(p);
+  if (i >= s->nelems || !s->is_allocated(i)) return false;
+  *out = {s, i, s->slot_address(i), s->elem_size};
+  return true;
+}
 
 // A range to scan: conservative words [begin, end) when type is null, else
 // the words of [begin, end) that type's pointer bits name, counted from
@@ -289,6 +315,8 @@ class Worker {
   // Scan the object at p as descriptor d says.
   void scan_descriptor(std::uintptr_t p, std::uintptr_t d);
   void call_mark_proc(std::uintptr_t p, std::uintptr_t d);
+  // Take entries 1..n of the procedure stack (see call_mark_proc).
+  void settle_proc_entries(std::size_t n);
   // Whether the object at p has its mark set (in the bits this mark uses).
   static bool marked_now(std::uintptr_t p);
   void mark(std::uintptr_t v, std::uintptr_t from, RootKind kind);
@@ -318,11 +346,14 @@ class Worker {
   MarkStackEntry proc_stack_small_[64];
   MarkStackEntry* proc_stack_ = proc_stack_small_;
   std::size_t proc_stack_size_ = 64;
-  // Back to the small stack: a mapped one is unmapped, the reserve given up.
-  void release_proc_stack();
+  // A larger procedure stack, entries 0..keep copied over: mapped, or the
+  // reserve when the OS refuses. False when there is none larger.
+  bool grow_proc_stack(std::size_t keep);
 
  public:
   void forget_span() { last_ = nullptr, last_base_ = 0, last_bytes_ = 0; }
+  // Back to the small stack: a mapped one is unmapped, the reserve given up.
+  void release_proc_stack();
 };
 
 bool Worker::refill() {
@@ -570,6 +601,31 @@ __attribute__((no_sanitize("address", "undefined", "thread"), always_inline)) in
   scan({obj, obj + t->scan_words() * 8, t, obj, kind});  // an array: by its period
 }
 
+// The descriptor a per-object descriptor d finds for the object at p: in
+// the object at a displacement, or (a negative one) in what the object's
+// first word points to. 0 (a length of nothing) for a cleared object.
+__attribute__((no_sanitize("address", "undefined", "thread"))) std::uintptr_t per_object_descriptor(std::uintptr_t p,
+                                                                                                    std::uintptr_t d) {
+  const std::uintptr_t disp = d & ~kDescriptorTags;
+  std::uintptr_t real;
+  if (static_cast<std::intptr_t>(d) >= 0) {
+    real = *reinterpret_cast<const std::uintptr_t*>(p + disp);
+  } else {
+    const std::uintptr_t vtable = *reinterpret_cast<const std::uintptr_t*>(p);
+    if (vtable == 0) return kDescriptorLength;  // a cleared object: nothing to scan
+    real = *reinterpret_cast<const std::uintptr_t*>(vtable - disp - kPerObjectBias);
+  }
+  if ((real & kDescriptorTags) == kDescriptorPerObject) fatal("mark: a per-object descriptor names another");
+  return real;
+}
+
+MarkProc mark_proc_of(std::uintptr_t d) {
+  const std::size_t index = (d >> 2) & (kMaxMarkProcs - 1);
+  MarkProc proc = index < g_mark_proc_count.load(std::memory_order_acquire) ? g_mark_procs[index] : nullptr;
+  if (proc == nullptr) fatal("mark: descriptor %#lx names no mark procedure", static_cast<unsigned long>(d));
+  return proc;
+}
+
 __attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::scan_descriptor(std::uintptr_t p,
                                                                                             std::uintptr_t d) {
   switch (d & kDescriptorTags) {
@@ -583,21 +639,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::scan
       return;
     case kDescriptorProc:
       return call_mark_proc(p, d);
-    default: {
-      // Per object: the descriptor is in the object at a displacement, or
-      // (a negative one) in what the object's first word points to.
-      const std::uintptr_t disp = d & ~kDescriptorTags;
-      std::uintptr_t real;
-      if (static_cast<std::intptr_t>(d) >= 0) {
-        real = *reinterpret_cast<const std::uintptr_t*>(p + disp);
-      } else {
-        const std::uintptr_t vtable = *reinterpret_cast<const std::uintptr_t*>(p);
-        if (vtable == 0) return;  // a cleared object: nothing to scan
-        real = *reinterpret_cast<const std::uintptr_t*>(vtable - disp - kPerObjectBias);
-      }
-      if ((real & kDescriptorTags) == kDescriptorPerObject) fatal("mark: a per-object descriptor names another");
-      return scan_descriptor(p, real);
-    }
+    default:
+      return scan_descriptor(p, per_object_descriptor(p, d));
   }
 }
 
@@ -608,6 +651,8 @@ constexpr std::size_t kProcReserveEntries = std::size_t{1} << 18;  // 4 MiB
 alignas(64) MarkStackEntry g_proc_reserve[kProcReserveEntries];
 std::atomic<bool> g_proc_reserve_lent{false};
 std::atomic<std::uint64_t> g_proc_reserve_uses{0};
+std::atomic<std::uint64_t> g_proc_conservative_scans{0};
+std::atomic<std::uint64_t> g_proc_outside_heap_runs{0};
 
 void Worker::release_proc_stack() {
   if (proc_stack_ == g_proc_reserve) {
@@ -619,11 +664,30 @@ void Worker::release_proc_stack() {
   proc_stack_size_ = 64;
 }
 
+bool Worker::grow_proc_stack(std::size_t keep) {
+  if (proc_stack_ == g_proc_reserve) return false;
+  const std::size_t bigger = proc_stack_size_ * 4;
+  auto* mem = static_cast<MarkStackEntry*>(os::map_metadata(bigger * sizeof(MarkStackEntry)));
+  std::size_t size = bigger;
+  if (mem == nullptr) {
+    // The OS refuses: the reserve, once the worker that has it is done
+    // with its call (which waits for nothing), unless this stack is as
+    // large already.
+    if (proc_stack_size_ >= kProcReserveEntries) return false;
+    while (g_proc_reserve_lent.exchange(true, std::memory_order_acquire)) sched_yield();
+    g_proc_reserve_uses.fetch_add(1, std::memory_order_relaxed);
+    mem = g_proc_reserve;
+    size = kProcReserveEntries;
+  }
+  if (keep > 0) std::memcpy(mem, proc_stack_, (keep + 1) * sizeof(MarkStackEntry));
+  release_proc_stack();
+  proc_stack_ = mem;
+  proc_stack_size_ = size;
+  return true;
+}
+
 void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
-  const std::size_t index = (d >> 2) & (kMaxMarkProcs - 1);
-  const std::uintptr_t env = d >> 8;
-  MarkProc proc = index < g_mark_proc_count.load(std::memory_order_acquire) ? g_mark_procs[index] : nullptr;
-  if (proc == nullptr) fatal("mark: descriptor %#lx names no mark procedure", static_cast<unsigned long>(d));
+  MarkProc proc = mark_proc_of(d);
   // A poisoned object is a slot a cache reserved and has not handed out
   // (sanitizer builds): cleared, nothing to mark, and the program's
   // procedure, instrumented, must not read it.
@@ -631,55 +695,78 @@ void Worker::call_mark_proc(std::uintptr_t p, std::uintptr_t d) {
   for (;;) {
     MarkStackEntry* top = proc_stack_;
     MarkStackEntry* limit = proc_stack_ + proc_stack_size_;
-    MarkStackEntry* end = proc(reinterpret_cast<std::uintptr_t*>(p), top, limit, env);
+    MarkStackEntry* end = proc(reinterpret_cast<std::uintptr_t*>(p), top, limit, d >> 8);
     if (end < limit) {
-      // Queued; or, when no buffer can be had (memory exhausted), a range
-      // or a bitmap is scanned now (that runs no procedure, which would
-      // reuse this stack), and the object of an entry for a procedure is
-      // left to the rescan that ends the drain, which scans every marked
-      // object by its kind: marked here if it was not (Boehm's procedures
-      // mark an object before they push it; kept a cycle longer if not).
-      bool dropped = false;
-      for (MarkStackEntry* q = top + 1; q <= end; q++) {
-        if (try_push({q->start, q->descr, kDescriptor, q->start, RootKind::kHeap})) continue;
-        const std::uintptr_t tag = q->descr & kDescriptorTags;
-        if (tag == kDescriptorLength || tag == kDescriptorBitmap) {
-          scan_descriptor(q->start, q->descr);
-          continue;
-        }
-        if (!marked_now(q->start) && !set_mark_at(q->start))
-          fatal(
-              "mark: out of memory for mark buffers, and a mark procedure pushed %#lx (descriptor %#lx), not a heap "
-              "object",
-              static_cast<unsigned long>(q->start), static_cast<unsigned long>(q->descr));
-        dropped = true;
-      }
-      if (dropped) g_overflowed.store(true, std::memory_order_relaxed);
-      if (proc_stack_ == g_proc_reserve) release_proc_stack();
-      return;
+      settle_proc_entries(static_cast<std::size_t>(end - top));
+      break;
     }
     // The procedure filled its stack (Boehm: an overflow, which restarts
     // the mark): run it again with a larger one. Marks it already set stay
     // set; what it pushed is pushed again.
-    const std::size_t bigger = proc_stack_size_ * 4;
-    void* mem = proc_stack_ == g_proc_reserve ? nullptr : os::map_metadata(bigger * sizeof(MarkStackEntry));
-    if (mem == nullptr) {
-      // The OS refuses: the reserve, once the worker that has it is done
-      // with its call (which waits for nothing).
-      if (proc_stack_ == g_proc_reserve)
-        fatal("mark: a mark procedure pushed more than %zu entries for one object while memory was exhausted",
-              kProcReserveEntries);
-      release_proc_stack();
-      while (g_proc_reserve_lent.exchange(true, std::memory_order_acquire)) sched_yield();
-      g_proc_reserve_uses.fetch_add(1, std::memory_order_relaxed);
-      proc_stack_ = g_proc_reserve;
-      proc_stack_size_ = kProcReserveEntries;
+    if (!grow_proc_stack(0)) {
+      // Not even the reserve holds what it pushes for this object. Boehm's
+      // contract (gc_mark.h) has a procedure look for pointers only where
+      // the conservative marker would, so that running the latter instead
+      // is safe: the whole object is scanned as words (its pointers kept,
+      // weak ones too, for a cycle), and what the procedure wrote is left
+      // (how far it wrote is not known).
+      ObjectRef o;
+      if (!locate(p, &o))
+        fatal(
+            "mark: a mark procedure run on %#lx, outside the heap, pushed more than %zu entries while memory was "
+            "exhausted",
+            static_cast<unsigned long>(p), proc_stack_size_);
+      g_proc_conservative_scans.fetch_add(1, std::memory_order_relaxed);
+      push({o.base, o.base + (o.size & ~std::size_t{7}), nullptr, o.base, RootKind::kHeap});
+      break;
+    }
+  }
+  if (proc_stack_ == g_proc_reserve) release_proc_stack();
+}
+
+// Entries 1..n of the procedure stack, which a procedure wrote: queued. When
+// no buffer can be had (memory exhausted), a range or a bitmap is scanned
+// now; an entry for a procedure on a heap object is left to the rescan that
+// ends the drain, which scans every marked object by its kind: marked here
+// if it was not (Boehm's procedures mark an object before they push it; kept
+// a cycle longer if not). One on memory outside the heap has no object to
+// rescan: its procedure runs here, its pushes above those still to settle
+// (taken last in, first out), the stack growing if it must.
+__attribute__((no_sanitize("address", "undefined", "thread"))) void Worker::settle_proc_entries(std::size_t n) {
+  bool dropped = false;
+  while (n > 0) {
+    const MarkStackEntry e = proc_stack_[n--];
+    if (try_push({e.start, e.descr, kDescriptor, e.start, RootKind::kHeap})) continue;
+    std::uintptr_t d = e.descr;
+    if ((d & kDescriptorTags) == kDescriptorProc || (d & kDescriptorTags) == kDescriptorPerObject) {
+      if (marked_now(e.start) || set_mark_at(e.start)) {
+        dropped = true;
+        continue;
+      }
+      if ((d & kDescriptorTags) == kDescriptorPerObject) d = per_object_descriptor(e.start, d);
+    }
+    if ((d & kDescriptorTags) != kDescriptorProc) {
+      scan_descriptor(e.start, d);
       continue;
     }
-    release_proc_stack();
-    proc_stack_ = static_cast<MarkStackEntry*>(mem);
-    proc_stack_size_ = bigger;
+    MarkProc proc = mark_proc_of(d);
+    g_proc_outside_heap_runs.fetch_add(1, std::memory_order_relaxed);
+    for (;;) {
+      MarkStackEntry* top = proc_stack_ + n;
+      MarkStackEntry* limit = proc_stack_ + proc_stack_size_;
+      MarkStackEntry* end = proc(reinterpret_cast<std::uintptr_t*>(e.start), top, limit, d >> 8);
+      if (end < limit) {
+        n = static_cast<std::size_t>(end - proc_stack_);
+        break;
+      }
+      if (!grow_proc_stack(n))
+        fatal(
+            "mark: a mark procedure run on %#lx, outside the heap, pushed more than %zu entries while memory was "
+            "exhausted",
+            static_cast<unsigned long>(e.start), proc_stack_size_);
+    }
   }
+  if (dropped) g_overflowed.store(true, std::memory_order_relaxed);
 }
 
 // The collector thread's worker; its buffer is empty between drains. In
@@ -841,35 +928,6 @@ void mark_object_at(std::uintptr_t p, RootKind kind) {
   w.forget_span();  // may be the first call of a new stop
   w.mark(p, 0, kind);
 }
-
-namespace {
-
-// The allocated object holding p: its span, slot and extent. Tiny blocks
-// count as one object.
-struct ObjectRef {
-  MSpan* span;
-  std::size_t slot;
-  std::uintptr_t base;
-  std::size_t size;
-};
-
-bool locate(std::uintptr_t p, ObjectRef* out) {
-  MSpan* s = mheap().span_of(p);
-  if (s == nullptr) return false;
-  const SpanState st = s->state.load(std::memory_order_acquire);
-  if (st == SpanState::kLarge) {
-    // Anywhere in its pages, as the mark has it.
-    *out = {s, 0, s->base, s->large_size};
-    return true;
-  }
-  if (st != SpanState::kSmall) return false;
-  const std::size_t i = s->object_index(p);
-  if (i >= s->nelems || !s->is_allocated(i)) return false;
-  *out = {s, i, s->slot_address(i), s->elem_size};
-  return true;
-}
-
-}  // namespace
 
 void mark_referents_of(std::uintptr_t p, bool exclude_self) {
   ObjectRef o;
@@ -1049,6 +1107,9 @@ std::uint64_t mark_drain() {
     // a procedure pushes again each time would ask for passes for ever.)
     if (pass == 0) g_overflowed.store(false, std::memory_order_relaxed);
   }
+  // A procedure stack grown for one large object is not kept for the life
+  // of the process (other workers' go with them at the end of a drain).
+  main_worker().release_proc_stack();
   return marked;
 }
 
@@ -1200,6 +1261,10 @@ std::uint64_t mark_overflow_rescans() { return g_overflow_rescans.load(std::memo
 int mark_workers_used() { return g_workers_used; }
 
 std::uint64_t mark_proc_reserve_uses() { return g_proc_reserve_uses.load(std::memory_order_relaxed); }
+
+std::uint64_t mark_proc_conservative_scans() { return g_proc_conservative_scans.load(std::memory_order_relaxed); }
+
+std::uint64_t mark_proc_outside_heap_runs() { return g_proc_outside_heap_runs.load(std::memory_order_relaxed); }
 
 void mark_proc_reserve_bounds(std::uintptr_t* begin, std::uintptr_t* end) {
   *begin = reinterpret_cast<std::uintptr_t>(g_proc_reserve);

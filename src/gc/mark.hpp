@@ -163,6 +163,12 @@ int mark_workers_used();
 // Calls of mark procedures that ran on the static reserve stack because
 // the OS refused a larger one, since the process started.
 std::uint64_t mark_proc_reserve_uses();
+// Objects scanned as words because their mark procedure pushed more than
+// even the reserve holds (memory exhausted), since the process started.
+std::uint64_t mark_proc_conservative_scans();
+// Entries for a mark procedure on memory outside the heap that found no
+// mark buffer and ran at once, on the pushing procedure's stack.
+std::uint64_t mark_proc_outside_heap_runs();
 // Where that reserve lies (tests: it must not be a root).
 void mark_proc_reserve_bounds(std::uintptr_t* begin, std::uintptr_t* end);
 // CPU time the helper threads have spent marking, ever.
