@@ -41,8 +41,14 @@ std::size_t bin_of(std::size_t size) {
 
 }  // namespace
 
+std::atomic<int> debug_refuse_meta_allocs{0};
+
 void* meta_alloc(std::size_t size) {
   if (size > kMaxMetaBlock) fatal("meta_alloc(%zu): block too large for metadata", size);
+  if (debug_refuse_meta_allocs.load(std::memory_order_relaxed) > 0) [[unlikely]] {
+    if (debug_refuse_meta_allocs.fetch_sub(1, std::memory_order_relaxed) > 0) return nullptr;
+    debug_refuse_meta_allocs.fetch_add(1, std::memory_order_relaxed);
+  }
   const std::size_t bin = bin_of(size == 0 ? 1 : size);
   const std::size_t block = std::size_t{1} << (bin + kMinShift);
   void* p;

@@ -10,6 +10,7 @@
 // be called with the heap lock or a central lock held.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 
 namespace mgc::internal {
@@ -19,6 +20,11 @@ inline constexpr std::size_t kMaxMetaBlock = 64 * 1024;
 // A zeroed block of at least size bytes (size <= kMaxMetaBlock), 16-byte
 // aligned; nullptr when the OS refuses memory.
 void* meta_alloc(std::size_t size);
+
+// Test hook: the next n calls of meta_alloc return nullptr, as when the OS
+// refuses and no freed block of the size is left (what os::inject_failures
+// cannot reach while freed blocks are recycled).
+extern std::atomic<int> debug_refuse_meta_allocs;
 
 // Give back a block from meta_alloc(size), with the same size.
 void meta_free(void* p, std::size_t size);

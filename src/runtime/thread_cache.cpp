@@ -141,10 +141,6 @@ bool register_thread_scope() {
   return true;
 }
 
-void register_thread_scope_or_fatal(const char* who) {
-  if (!register_thread_scope()) fatal("%s: out of memory registering a thread", who);
-}
-
 void release_this_cache() {
   MCache* c = this_cache_if_any();
   if (c == nullptr) return;

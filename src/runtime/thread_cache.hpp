@@ -46,9 +46,6 @@ std::size_t for_each_cache(F&& fn) {
 // its record is dropped at exit even without a matching unregister. false
 // when there was no memory for the record: nothing registered.
 bool register_thread_scope();
-// The same for Boehm's calls, which cannot say they failed: out of memory
-// is fatal there, as it is in Boehm (who names the caller).
-void register_thread_scope_or_fatal(const char* who);
 
 // Release the calling thread's cache now, as if the thread exited (tests,
 // and threads that want to hand their spans back early).

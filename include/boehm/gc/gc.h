@@ -789,7 +789,10 @@ GC_API void GC_CALL GC_allow_register_threads(void);
 /* Registers the calling thread with the cold end of its stack: from then on
  * it may allocate and hold heap pointers, and is stopped for collections.
  * For threads the program did not create through the wrappers; a thread
- * registered so must unregister itself. GC_SUCCESS or GC_DUPLICATE. */
+ * registered so must unregister itself. GC_SUCCESS or GC_DUPLICATE; and,
+ * in mallocgc (Boehm aborts), GC_NO_MEMORY when there is no memory for its
+ * record: the thread is then not registered and must hold no heap pointer
+ * until a later call succeeds. */
 GC_API int GC_CALL GC_register_my_thread(const struct GC_stack_base *) GC_ATTR_NONNULL(1);
 
 /* Nonzero if the calling thread is registered. */

@@ -57,7 +57,9 @@ GC_API int GC_pthread_sigmask(int /* how */, const sigset_t *, sigset_t * /* ose
 #endif
 
 /* pthread_create that registers the new thread for its whole life, and
- * join and detach that keep the collector's thread table right. */
+ * join and detach that keep the collector's thread table right. Without
+ * memory for the new thread's record, GC_pthread_create returns EAGAIN and
+ * the start routine never runs (Boehm aborts). */
 GC_API int GC_pthread_create(pthread_t *, GC_PTHREAD_CREATE_CONST pthread_attr_t *, void *(*)(void *),
                              void * /* arg */);
 GC_API int GC_pthread_join(pthread_t, void ** /* retval */);

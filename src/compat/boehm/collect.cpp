@@ -323,7 +323,10 @@ void do_init() {
     GC_parallel = n > 1 ? n - 1 : 0;
   }
   // The initialising thread is Boehm's primordial one: registered for good.
-  if (this_thread_record() == nullptr) register_thread_scope_or_fatal("GC_init");
+  // Without memory for its record it is not yet, which is safe while it
+  // holds no heap pointer: its first allocation registers it first, or
+  // fails as an allocation.
+  if (this_thread_record() == nullptr) register_thread_scope();
   std::uintptr_t lo, hi;
   if (GC_stackbottom == nullptr && current_stack_bounds(&lo, &hi)) GC_stackbottom = reinterpret_cast<char*>(hi);
   // Boehm starts with a heap (64 KiB); the core's smallest growth is 2 MiB.

@@ -35,15 +35,17 @@ struct StartInfo {
   void* (*fn)(void*);
   void* arg;
   sem_t registered;
+  bool ok;  // registered: false when there was no memory for its record
 };
 
 void* start_thread(void* p) {
   auto* si = static_cast<StartInfo*>(p);
   void* (*fn)(void*) = si->fn;
   void* arg = si->arg;
-  register_thread_scope_or_fatal("GC_pthread_create");  // dropped again when the thread exits
-  sem_post(&si->registered);
-  return fn(arg);
+  const bool ok = register_thread_scope();  // dropped again when the thread exits
+  si->ok = ok;
+  sem_post(&si->registered);  // si is gone after this
+  return ok ? fn(arg) : nullptr;
 }
 
 }  // namespace
@@ -66,11 +68,21 @@ extern "C" {
 
 int GC_pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   ensure_init();
-  StartInfo si{fn, arg, {}};
+  StartInfo si{fn, arg, {}, false};
   sem_init(&si.registered, 0, 0);
-  const int err = pthread_create(thread, attr, start_thread, &si);
+  int err = pthread_create(thread, attr, start_thread, &si);
   if (err == 0) {
     while (sem_wait(&si.registered) != 0 && errno == EINTR) {
+    }
+    if (!si.ok) {
+      // No memory for the new thread's record: it ends without running fn,
+      // and the program is told as pthread_create tells a want of
+      // resources (Boehm aborts). A joinable thread is joined here, since
+      // the program will not.
+      int detach = PTHREAD_CREATE_JOINABLE;
+      if (attr != nullptr) pthread_attr_getdetachstate(attr, &detach);
+      if (detach == PTHREAD_CREATE_JOINABLE) pthread_join(*thread, nullptr);
+      err = EAGAIN;
     }
   }
   sem_destroy(&si.registered);
@@ -104,8 +116,10 @@ int GC_register_my_thread(const struct GC_stack_base*) {
   if (this_thread_record() != nullptr) return GC_DUPLICATE;
   // The whole of the thread's stack is scanned from its stack pointer, so
   // the base given matters only as far as it lies inside that stack.
-  register_thread_scope_or_fatal("GC_register_my_thread");
-  return GC_SUCCESS;
+  // Without memory for its record the thread is not registered, and says
+  // so (Boehm aborts): it must not hold heap pointers until a later call
+  // succeeds.
+  return register_thread_scope() ? GC_SUCCESS : GC_NO_MEMORY;
 }
 
 int GC_unregister_my_thread(void) {
