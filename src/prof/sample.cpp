@@ -1,6 +1,5 @@
 #include "prof/sample.hpp"
 
-#include <execinfo.h>
 #include <time.h>
 
 #include <algorithm>
@@ -8,11 +7,13 @@
 #include <cstring>
 #include <mutex>
 
+#include "gc/threads.hpp"
 #include "heap/mcache.hpp"
 #include "heap/mheap.hpp"
 #include "os/fatal.hpp"
 #include "os/mutex.hpp"
 #include "prof/math.hpp"
+#include "prof/unwind.hpp"
 
 namespace mgc::internal {
 
@@ -200,7 +201,9 @@ bool sample_large(MCache* c, std::size_t bytes) {
 
 void profile_alloc(void* p, std::size_t bytes, const void* pc) {
   void* frames[kMaxProfileStack + 16];
-  const int n = backtrace(frames, static_cast<int>(sizeof frames / sizeof frames[0]));
+  std::uintptr_t lo = 0, hi = 0;
+  if (const ThreadRecord* r = this_thread_record()) lo = r->stack_lo, hi = r->stack_hi;
+  const int n = fast_backtrace(frames, static_cast<int>(sizeof frames / sizeof frames[0]), lo, hi);
   // Drop the allocator's own frames: everything before the caller's return
   // address (or, when a tail call hid it, only this function's frame).
   int start = n > 0 ? 1 : 0;

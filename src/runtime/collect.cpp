@@ -15,6 +15,7 @@
 #include "mallocgc/mallocgc.hpp"
 #include "os/fatal.hpp"
 #include "os/trace.hpp"
+#include "prof/unwind.hpp"
 #include "runtime/options.hpp"
 #include "runtime/thread_cache.hpp"
 
@@ -55,6 +56,7 @@ void fork_prepare() {
   // make their first allocations.
   ensure_options();
   finish_cache_setup();
+  unwind_lock();  // first: its holder waits for no other lock
   fork_prepare_collector();
   lock_cache_registry();
   if (g_fork_extra_lock != nullptr) g_fork_extra_lock();
@@ -67,6 +69,7 @@ void fork_parent() {
   if (g_fork_extra_unlock != nullptr) g_fork_extra_unlock();
   unlock_cache_registry();
   fork_parent_collector();
+  unwind_unlock();
 }
 
 void fork_child() {
@@ -75,6 +78,7 @@ void fork_child() {
   if (g_fork_extra_unlock != nullptr) g_fork_extra_unlock();
   unlock_cache_registry();
   fork_child_collector();
+  unwind_unlock();
   // Unlocked now, single-threaded: the caches of the threads left behind
   // leave the registry (their spans stay theirs: thread_cache.cpp).
   reclaim_caches_after_fork();
