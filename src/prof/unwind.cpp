@@ -1,9 +1,11 @@
 #include "prof/unwind.hpp"
 
 #include <execinfo.h>
+#include <link.h>
 
 #include <atomic>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 
@@ -453,6 +455,24 @@ Mutex g_lock;
 std::atomic<Entry*> g_cache{nullptr};  // metadata memory: not a root, not scanned
 std::atomic<std::uint64_t> g_fast{0};
 std::atomic<std::uint64_t> g_fallback{0};
+std::atomic<std::uint64_t> g_flushes{0};
+// The loader's count of unloaded objects when the cache was last valid: an
+// object unloaded may leave its addresses to another's code, whose rules
+// differ (lock held).
+unsigned long long g_subs = 0;
+
+// How many objects the loader has unloaded so far (glibc's dlpi_subs).
+unsigned long long loader_subs() {
+  unsigned long long subs = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t size, void* out) {
+        if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+          *static_cast<unsigned long long*>(out) = info->dlpi_subs;
+        return 1;  // the first object has it
+      },
+      &subs);
+  return subs;
+}
 
 std::size_t slot_of(std::uintptr_t ra) { return static_cast<std::size_t>((ra * 0x9E3779B97F4A7C15ull) >> 52); }
 
@@ -517,7 +537,13 @@ extern "C" __attribute__((no_sanitize("address", "undefined", "thread"))) int mg
   if (lo == 0 || sp < lo || sp >= hi) return fallback(out, max, ra);
   Entry* const rules = cache();
   if (rules == nullptr) return fallback(out, max, ra);
+  const unsigned long long subs = loader_subs();  // takes the loader's lock: before ours
   std::unique_lock<Mutex> g(g_lock);
+  if (subs != g_subs) {
+    std::memset(static_cast<void*>(rules), 0, kEntries * sizeof(Entry));
+    g_subs = subs;
+    g_flushes.fetch_add(1, std::memory_order_relaxed);
+  }
   int n = 0;
   while (n < max) {
     out[n++] = reinterpret_cast<void*>(ra);
@@ -552,7 +578,8 @@ extern "C" __attribute__((no_sanitize("address", "undefined", "thread"))) int mg
 }
 
 UnwindCounts unwind_counts() {
-  return {g_fast.load(std::memory_order_relaxed), g_fallback.load(std::memory_order_relaxed)};
+  return {g_fast.load(std::memory_order_relaxed), g_fallback.load(std::memory_order_relaxed),
+          g_flushes.load(std::memory_order_relaxed)};
 }
 
 void unwind_lock() { g_lock.lock(); }

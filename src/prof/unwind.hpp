@@ -42,10 +42,13 @@ __attribute__((always_inline)) inline int fast_backtrace(void** out, int max, st
   return mgc_internal_fast_backtrace(out, max, stack_lo, stack_hi);
 }
 
-// Walks since the process started: by cached rules, and by backtrace().
+// Walks since the process started: by cached rules, and by backtrace();
+// and how often the cache was emptied because the loader had unloaded an
+// object since (its addresses may hold another's code now).
 struct UnwindCounts {
   std::uint64_t fast;
   std::uint64_t fallback;
+  std::uint64_t flushes;
 };
 UnwindCounts unwind_counts();
 

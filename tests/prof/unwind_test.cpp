@@ -7,6 +7,7 @@
 #include "prof/unwind.hpp"
 
 #include <alloca.h>
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <signal.h>
 
@@ -166,6 +167,23 @@ TEST(Unwind, FallsBackAtASignalFrame) {
   raise(SIGUSR2);
   sigaction(SIGUSR2, &old, nullptr);
   EXPECT_EQ(mi::unwind_counts().fallback, before.fallback + 1);
+  expect_same(w);
+}
+
+// An object unloaded may leave its addresses to another's code: the next
+// walk starts from an empty cache, and still agrees with backtrace().
+TEST(Unwind, AnUnloadedObjectEmptiesTheCache) {
+  find_stack();
+  Walks w;
+  recurse(3, &w);  // the cache is in step with the loader
+  const mi::UnwindCounts before = mi::unwind_counts();
+  recurse(3, &w);
+  EXPECT_EQ(mi::unwind_counts().flushes, before.flushes) << "emptied with nothing unloaded";
+  void* lib = dlopen("libresolv.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) GTEST_SKIP() << "no libresolv.so.2 to load: " << dlerror();
+  ASSERT_EQ(dlclose(lib), 0);
+  recurse(3, &w);
+  EXPECT_EQ(mi::unwind_counts().flushes, before.flushes + 1);
   expect_same(w);
 }
 
