@@ -33,6 +33,8 @@ Environment:
   BENCH_HEAP_MIB        MiB grown by each heap-growth run (256)
   BENCH_GC_REPS         runs of binary-trees and of GCBench per system, medians
                         taken (3: binary-trees takes 10-40 s a run here)
+  BENCH_PROF_ROUNDS     rounds of the seed's four at each heap-profiling rate
+                        (3; see "Heap profiling's cost")
   BENCH_TREES_DEPTH     binary-trees depth (21)
   BENCH_GO              the go command (default /usr/lib/go-1.19/bin/go, then go on PATH)
   BENCH_PROGRAM_RUNS    runs of each Debian program workload per library (3)
@@ -74,10 +76,11 @@ PACKAGES = {
 # is built by build_go_workloads). mimalloc frees every node by hand.
 # mallocgc-concurrent: the same executable with mostly-concurrent marking
 # (WORKLOAD_ENV), beside the default stop-the-world one.
-WORKLOAD_SYSTEMS = ["mallocgc", "mallocgc-concurrent", "go", "boehm", "mimalloc"]
+WORKLOAD_SYSTEMS = ["mallocgc", "mallocgc-concurrent", "mallocgc-noprof", "go", "boehm", "mimalloc"]
 WORKLOAD_EXES = {
     "mallocgc": "bench_workloads_mgc",
     "mallocgc-concurrent": "bench_workloads_mgc",
+    "mallocgc-noprof": "bench_workloads_mgc",
     "boehm": "bench_workloads_boehm",
     "mimalloc": "bench_workloads_mimalloc",
 }
@@ -85,7 +88,14 @@ WORKLOAD_FIELDS = [
     "wall_s", "cpu_s", "peak_rss_mib", "gc_cycles", "pauses", "pause_max_ms", "pause_p99_ms", "pause_total_ms",
     "stall_max_ms",
 ]
-WORKLOAD_ENV = {"mallocgc-concurrent": {"MALLOCGC_DEBUG": "gcstoptheworld=0"}}
+WORKLOAD_ENV = {
+    "mallocgc-concurrent": {"MALLOCGC_DEBUG": "gcstoptheworld=0"},
+    "mallocgc-noprof": {"MALLOCGC_MEMPROFILERATE": "0"},
+}
+# Heap profiling's cost on the seed's four: sampling off, at the default
+# rate, and at a high rate where the samples' cost stands out of the noise.
+PROFILE_RATES = ["0", "524288", "4096"]
+PROFILE_SIZES = {"Malloc8": 8, "Malloc16": 16, "MallocTypeInfo8": 8, "MallocTypeInfo16": 16}
 PAUSE_RING = 256  # pauses kept by mallocgc's stats() and Go's MemStats
 
 MALLOC_FROM = {"glibc": "libc.so", "mimalloc": "mimalloc", "jemalloc": "jemalloc", "tcmalloc": "tcmalloc"}
@@ -176,11 +186,17 @@ def last_line(text):
     return lines[-1] if lines else "(no output)"
 
 
-def run_gbench(report, exe, reps, min_time):
+def run_gbench(report, exe, reps, min_time, extra_args=(), env_extra=None):
     """Run a Google Benchmark executable; return ({name: median ns}, context, error)."""
+    env = None
+    if env_extra:
+        env = dict(os.environ)
+        env.update(env_extra)
     rc, out, err = run(
         report,
-        [exe, f"--benchmark_repetitions={reps}", "--benchmark_format=json", f"--benchmark_min_time={min_time}"],
+        [exe, f"--benchmark_repetitions={reps}", "--benchmark_format=json", f"--benchmark_min_time={min_time}",
+         *extra_args],
+        env=env,
     )
     if rc != 0:
         return {}, {}, f"{exe.name} exited with status {rc}: {last_line(err)}"
@@ -473,6 +489,7 @@ def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
     labels = {
         "mallocgc": "mallocgc",
         "mallocgc-concurrent": "mallocgc, concurrent mark (`gcstoptheworld=0`)",
+        "mallocgc-noprof": "mallocgc, heap profiling off (`MALLOCGC_MEMPROFILERATE=0`)",
         "go": go_label.split(" (")[0],
         "boehm": boehm_label,
         "mimalloc": "mimalloc, explicit free",
@@ -512,7 +529,7 @@ def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
             out.append(f"| {title} | {name} | {fmt_num(m['wall_s'])} | {fmt_num(m['cpu_s'])} | "
                        f"{fmt_num(m['peak_rss_mib'], 1)} | {cycles} | {fmt_num(m['pause_max_ms'])} | "
                        f"{fmt_num(m['pause_p99_ms'])} | {stall} |")
-            if system in ("mallocgc", "mallocgc-concurrent", "go") and r["max_cycles"] > PAUSE_RING:
+            if system in ("mallocgc", "mallocgc-concurrent", "mallocgc-noprof", "go") and r["max_cycles"] > PAUSE_RING:
                 footnotes.append(f"{title}, {name}: {r['max_cycles']} cycles; max and p99 cover the last "
                                  f"{PAUSE_RING} pauses (total of all pauses: {fmt_num(m['pause_total_ms'])} ms).")
     out.append("")
@@ -539,6 +556,67 @@ def workload_section(workloads, missing, depth, gc_reps, go_label, boehm_label):
                 cells.extend(fmt_ratio(m, med(key, peer, field)) for peer in ("go", "boehm", "mimalloc"))
             out.append(f"| {title}{suffix} | " + " | ".join(cells) + " |")
     out.append("")
+    return out
+
+
+def run_profiling(report, exe, rounds, min_time):
+    """The seed's four at each of PROFILE_RATES, rate after rate in rounds,
+    each a fresh process. Returns ({rate: {name: median ns}}, error)."""
+    samples = {rate: {} for rate in PROFILE_RATES}
+    flt = "--benchmark_filter=^(" + "|".join(SEED_FOUR) + ")$"
+    for _ in range(rounds):
+        for rate in PROFILE_RATES:
+            res, _, error = run_gbench(report, exe, 1, min_time, [flt], {"MALLOCGC_MEMPROFILERATE": rate})
+            if error:
+                return None, error
+            for name, v in res.items():
+                samples[rate].setdefault(name, []).append(v)
+    return {rate: {n: statistics.median(v) for n, v in by.items()} for rate, by in samples.items()}, None
+
+
+def profiling_section(prof, prof_error, rounds, workloads, depth):
+    """Heap profiling on against off, as markdown lines."""
+    out = ["## Heap profiling's cost (on at the default rate against off)", ""]
+    if prof is None:
+        out.append(f"Not measured: {prof_error}.")
+        out.append("")
+        return out
+    out.append(
+        f"The seed's four with `MALLOCGC_MEMPROFILERATE` 0 (off), 524288 (the default, 512 KiB) and 4096, "
+        f"the rates taking turns, {rounds} rounds of fresh processes, medians. The direct ratio is within "
+        "the noise of this machine (about 5% between runs of one setting), so the overhead is also given "
+        "amplified: a sample costs the same at any rate, so the cost of the samples at 4096 (128 times as "
+        "many), divided by 128, is their cost at the default rate.")
+    out.append("")
+    out.append("| benchmark | off ns/op | default ns/op | default / off | rate 4096 ns/op | µs per sample | "
+               "overhead at the default rate (amplified) |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for name in SEED_FOUR:
+        off, on, hi = (prof[r].get(name) for r in PROFILE_RATES)
+        if off is None or on is None or hi is None:
+            out.append(f"| {name} | {fmt_ns(off)} | {fmt_ns(on)} | — | {fmt_ns(hi)} | — | — |")
+            continue
+        per_sample_us = (hi - off) * 4096 / PROFILE_SIZES[name] / 1000
+        amplified = (hi / off - 1) / 128 * 100
+        out.append(f"| {name} | {fmt_ns(off)} | {fmt_ns(on)} | {on / off:.3f} | {fmt_ns(hi)} | "
+                   f"{per_sample_us:.2f} | {amplified:.2f}% |")
+    out.append("")
+    rows = []
+    for key, title in (("binary-trees", f"binary-trees {depth}"), ("gcbench", "GCBench")):
+        on = workloads.get(key, {}).get("mallocgc")
+        off = workloads.get(key, {}).get("mallocgc-noprof")
+        if not on or not off or not on["runs"] or not off["runs"]:
+            continue
+        w_on, w_off = on["median"]["wall_s"], off["median"]["wall_s"]
+        rows.append(f"| {title} | {fmt_num(w_off)} | {fmt_num(w_on)} | {fmt_ratio(w_on, w_off)} |")
+    if rows:
+        out.append("The collector workloads (the table above): wall time with heap profiling at the default rate "
+                   "against off, medians.")
+        out.append("")
+        out.append("| workload | off wall s | default wall s | default / off |")
+        out.append("|---|---:|---:|---:|")
+        out.extend(rows)
+        out.append("")
     return out
 
 
@@ -574,6 +652,7 @@ def main(argv):
     go_benchtime = os.environ.get("BENCH_GO_BENCHTIME", "1s")
     heap_mib = env_int("BENCH_HEAP_MIB", 256)
     gc_reps = env_int("BENCH_GC_REPS", 3)
+    prof_rounds = env_int("BENCH_PROF_ROUNDS", 3)
     trees_depth = env_int("BENCH_TREES_DEPTH", 21)
     program_runs = env_int("BENCH_PROGRAM_RUNS", 3)
     program_scale = os.environ.get("BENCH_PROGRAM_SCALE", "bench")
@@ -594,6 +673,14 @@ def main(argv):
         if error or missing:
             report.failed = True
             report.notes.append(f"**mallocgc failed**: {error or 'no result for ' + ', '.join(missing)}.")
+
+    prof, prof_error = None, "bench_malloc is not built"
+    exe = find_executable(build, "bench_malloc")
+    if exe is not None:
+        prof, prof_error = run_profiling(report, exe, prof_rounds, min_time)
+        if prof_error:
+            report.failed = True
+            report.notes.append(f"**mallocgc, heap profiling's cost: {prof_error}.**")
 
     boehm, boehm_label = None, "Boehm"
     exe = find_executable(build, "bench_boehm")
@@ -788,6 +875,7 @@ def main(argv):
     out.append("")
 
     out.extend(workload_section(workloads, workload_missing, trees_depth, gc_reps, go_label, boehm_label))
+    out.extend(profiling_section(prof, prof_error, prof_rounds, workloads, trees_depth))
     out.extend(scaling_section(scaling, reps))
     out.extend(programs_section(programs, program_runs, program_scale))
 
