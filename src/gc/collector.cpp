@@ -71,10 +71,11 @@ std::uint64_t g_concurrent_cycles = 0;
 std::uint64_t g_stall_total_ns = 0, g_stall_max_ns = 0;
 std::atomic<std::uint64_t> g_sweeper_cpu_ns{0};
 
-// The collector's CPU time so far: cycles, the sweeper, mark helpers.
-// Under g_cycle_lock or g_stats_lock (g_gc_cpu_ns changes under both).
+// The collector's CPU time so far: cycles, the sweeper, mark helpers, the
+// scavenger. Under g_cycle_lock or g_stats_lock (g_gc_cpu_ns changes under
+// both).
 std::uint64_t gc_cpu_total_ns() {
-  return g_gc_cpu_ns + g_sweeper_cpu_ns.load(std::memory_order_relaxed) + mark_helper_cpu_ns();
+  return g_gc_cpu_ns + g_sweeper_cpu_ns.load(std::memory_order_relaxed) + mark_helper_cpu_ns() + scavenge_cpu_ns();
 }
 
 // false when the clock cannot be read (another thread's CPU clock after

@@ -24,6 +24,28 @@ namespace {
 std::atomic<bool> g_enabled{true};
 std::atomic<bool> g_growth_enabled{true};
 std::atomic<std::uint64_t> g_scavenged{0};
+// CPU time spent releasing pages, by the background thread and by the
+// program's threads (growth, release_memory): the collector's cost.
+std::atomic<std::uint64_t> g_scavenge_cpu_ns{0};
+
+std::uint64_t thread_cpu_now() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+// Counts the CPU time of one release, when it released something (a look
+// that found nothing to do is not the scavenger's work).
+class ScavengeCpu {
+ public:
+  ScavengeCpu() : t0_(thread_cpu_now()) {}
+  void done(std::uint64_t released) {
+    if (released != 0) g_scavenge_cpu_ns.fetch_add(thread_cpu_now() - t0_, std::memory_order_relaxed);
+  }
+
+ private:
+  std::uint64_t t0_;
+};
 
 // Wake-up state: g_requests counts cycles that asked the thread to look at
 // its goal. g_lock guards it and the condition variable; it is a leaf.
@@ -73,7 +95,9 @@ void scavenger_thread() {
       {
         TraceScope trace(TraceEv::kScavenge);
         trace.only_if_work();
+        ScavengeCpu cpu;
         got = trace.a0 = mheap().scavenge_one();
+        cpu.done(got);
       }
       if (got == 0) break;  // every free page is released
       g_scavenged.fetch_add(got, std::memory_order_relaxed);
@@ -118,6 +142,7 @@ namespace {
 // Release free pages, batch by batch, until want bytes or none is left;
 // counted in the total. Returns bytes released.
 std::uint64_t release_up_to(std::uint64_t want) {
+  ScavengeCpu cpu;
   std::uint64_t total = 0;
   while (total < want) {
     const std::size_t got = mheap().scavenge_one();
@@ -125,6 +150,7 @@ std::uint64_t release_up_to(std::uint64_t want) {
     total += got;
   }
   g_scavenged.fetch_add(total, std::memory_order_relaxed);
+  cpu.done(total);
   return total;
 }
 
@@ -164,6 +190,8 @@ std::size_t scavenge_all() {
 }
 
 std::uint64_t scavenged_total() { return g_scavenged.load(std::memory_order_relaxed); }
+
+std::uint64_t scavenge_cpu_ns() { return g_scavenge_cpu_ns.load(std::memory_order_relaxed); }
 
 void lock_scavenger_state() { g_lock.lock(); }
 void unlock_scavenger_state() { g_lock.unlock(); }

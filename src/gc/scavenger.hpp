@@ -65,6 +65,11 @@ std::size_t scavenge_all();
 // Bytes released by the scavenger (both paths) since the process started.
 std::uint64_t scavenged_total();
 
+// CPU time the releases took (background thread, growth, release_memory)
+// since the process started: part of the collector's (gc_cpu_fraction,
+// the GC CPU limiter), as Go counts its scavenger's.
+std::uint64_t scavenge_cpu_ns();
+
 // fork(): the scavenger's wake-up lock is one of the collector's leaf
 // locks; the child has no scavenger thread, and gets one again at its
 // next cycle.

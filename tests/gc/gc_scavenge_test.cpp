@@ -5,6 +5,7 @@
 // (/proc/self/statm) and on the stats, by conditions polled with a generous
 // deadline, never by a fixed sleep.
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -95,6 +96,38 @@ TEST(Scavenge, ReleaseMemoryReturnsADroppedHeapAtOnce) {
   // Little more to give back (what a stale word kept alive in the first
   // collection, say).
   EXPECT_LT(mgc::release_memory(), 16 * kMiB);
+  mgc::internal::set_background_scavenge(true);
+}
+
+// The collector's CPU time so far, as gc_cpu_fraction reports it.
+double gc_cpu_seconds() {
+  const double fraction = mgc::stats().gc_cpu_fraction;
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return fraction * (static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9);
+}
+
+// Releasing pages is the collector's work: its CPU time counts in
+// gc_cpu_fraction (and so in the GC CPU limiter), and a release that finds
+// nothing to do counts nothing.
+TEST(Scavenge, ReleasingCountsAsTheCollectorsCpuTime) {
+  mgc::internal::set_background_scavenge(false);
+  build_heap();
+  drop_heap();
+  gctest::collect_clean();  // the heap is free pages now, none released yet
+  const std::uint64_t cpu0 = mgc::internal::scavenge_cpu_ns();
+  const double gc0 = gc_cpu_seconds();
+  const std::size_t released = mgc::internal::scavenge_all();
+  const double gc1 = gc_cpu_seconds();
+  const std::uint64_t spent = mgc::internal::scavenge_cpu_ns() - cpu0;
+  std::printf("released %zu MiB in %.3f ms of CPU; the collector's CPU grew by %.3f ms\n", released / kMiB,
+              static_cast<double>(spent) * 1e-6, (gc1 - gc0) * 1e3);
+  ASSERT_GE(released, kMustDrop);
+  EXPECT_GT(spent, 0u);
+  EXPECT_GE(gc1 - gc0, 0.8 * static_cast<double>(spent) * 1e-9) << "gc_cpu_fraction leaves the releases out";
+  const std::uint64_t cpu1 = mgc::internal::scavenge_cpu_ns();
+  EXPECT_EQ(mgc::internal::scavenge_all(), 0u);
+  EXPECT_EQ(mgc::internal::scavenge_cpu_ns(), cpu1) << "a release of nothing was counted";
   mgc::internal::set_background_scavenge(true);
 }
 
