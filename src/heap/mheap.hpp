@@ -116,15 +116,19 @@ class MHeap {
   // Bytes handed to caches and large objects since the last mark, plus
   // what that mark found live: the pacer's heap_live (Go: heapLive).
   // Counted per chunk and large object on slow paths, never per object.
-  void add_live(std::uint64_t bytes) {
-    live_.fetch_add(bytes, std::memory_order_relaxed);
-    total_.fetch_add(bytes, std::memory_order_relaxed);
+  // One locked add a chunk: live is the total less a base that the end of
+  // a cycle sets (world stopped: no add runs meanwhile). Unsigned
+  // arithmetic wraps, so a base above the total is no harm.
+  void add_live(std::uint64_t bytes) { total_.fetch_add(bytes, std::memory_order_relaxed); }
+  std::uint64_t live() const {
+    return total_.load(std::memory_order_relaxed) - live_base_.load(std::memory_order_relaxed);
   }
-  std::uint64_t live() const { return live_.load(std::memory_order_relaxed); }
   // Bytes handed to caches and large objects ever (Boehm's
   // GC_get_total_bytes), by the same chunks.
   std::uint64_t total_allocated() const { return total_.load(std::memory_order_relaxed); }
-  void reset_live(std::uint64_t bytes) { live_.store(bytes, std::memory_order_relaxed); }
+  void reset_live(std::uint64_t bytes) {
+    live_base_.store(total_.load(std::memory_order_relaxed) - bytes, std::memory_order_relaxed);
+  }
 
   // Mostly-concurrent marking (gc/collector): while a mark runs with the
   // world started, free_span keeps the records and pages of the spans it
@@ -189,10 +193,14 @@ class MHeap {
   // lock_; read without it by sweep_large_if_behind).
   std::atomic<std::uint32_t> large_swept_gen_{0};
   std::size_t root_spans_ = 0;
-  std::atomic<std::uint64_t> live_{0};
-  std::atomic<std::uint64_t> total_{0};
-  std::atomic<std::size_t> committed_{0};  // pages_'s committed bytes, heap lock to write
-  std::atomic<std::size_t> released_{0};   // pages_'s released bytes, heap lock to write
+  // Added to at every chunk a cache loads, by every allocating thread: a
+  // cache line of their own, apart from what the heap lock's holders write
+  // (a background sweeper freeing spans made each add a miss: most of a
+  // refill's cost).
+  alignas(64) std::atomic<std::uint64_t> total_{0};
+  std::atomic<std::uint64_t> live_base_{0};
+  alignas(64) std::atomic<std::size_t> committed_{0};  // pages_'s committed bytes, heap lock to write
+  std::atomic<std::size_t> released_{0};               // pages_'s released bytes, heap lock to write
   void (*growth_hook_)(std::size_t) = nullptr;
   std::atomic<void (*)(std::size_t)> growth_scavenger_{nullptr};
   // After an allocation, no lock held: tell the hooks.
