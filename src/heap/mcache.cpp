@@ -45,7 +45,8 @@ void MCache::reset() {
   for (std::uint64_t& w : chunk_classes) w = 0;
   flush_gen = sweep_gen();
   sample_budget = 0;
-  sample_rate = 0;  // nothing exposed: the next sampling decision draws anew
+  sample_rate = 0;   // nothing exposed: the next sampling decision draws anew
+  live_pending = 0;  // abandon adds it first; a new cache has none
 }
 
 // The lowest n set bits of x.
@@ -64,7 +65,9 @@ bool MCache::next_chunk(int spc, MSpan* s, std::uint32_t max_slots) {
   const std::size_t words = s->bitmap_words();
   const std::size_t start = spans[spc] == s ? front.alloc[spc].chunk_word : 0;
   for (std::size_t k = 0; k < words; k++) {
-    const std::size_t w = (start + k) % words;
+    // start < words: a compare, not a division (a refill's costliest
+    // instruction after the live count's add).
+    const std::size_t w = start + k < words ? start + k : start + k - words;
     const std::uint64_t bits = s->alloc_bits[w].load(std::memory_order_relaxed);
     std::uint64_t avail = ~bits & s->valid_mask(w);
     if (avail == 0) continue;
@@ -101,7 +104,8 @@ bool MCache::next_chunk(int spc, MSpan* s, std::uint32_t max_slots) {
     chunk_avail[spc] = n;
     chunk_reserved[spc] = avail;
     chunk_classes[spc / 64] |= std::uint64_t{1} << (spc % 64);
-    mheap().add_live(std::uint64_t{n} * s->elem_size);
+    live_pending += std::uint64_t{n} * s->elem_size;
+    if (live_pending >= kLivePending) flush_live();
     sample_budget -= static_cast<std::int64_t>(n) * s->elem_size;  // exposed: charged
     return true;
   }
@@ -227,7 +231,14 @@ bool MCache::refill(int spc, std::uint32_t max_slots) {
   return true;
 }
 
+void MCache::flush_live() {
+  if (live_pending == 0) return;
+  mheap().add_live(live_pending);
+  live_pending = 0;
+}
+
 void MCache::settle() {
+  flush_live();
   for (int spc = 0; spc < kNumSpanClasses; spc++)
     if (spans[spc] != nullptr) retire_chunk(spc);
   const std::uint64_t t = front.tiny_allocs;
@@ -249,6 +260,7 @@ void MCache::abandon() {
   }
   bump(counters.tiny_mallocs, front.tiny_allocs - tiny_allocs_counted);
   tiny_allocs_counted = front.tiny_allocs;
+  flush_live();
   reset();
 }
 

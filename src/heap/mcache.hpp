@@ -73,6 +73,13 @@ struct MCache {
   // rate the budget was drawn for, 0: none yet) differs from the rate in
   // force. Owner only.
   std::int64_t sample_budget = 0;
+  // Bytes of chunks loaded and not yet added to the heap's live count:
+  // added kLivePending at a time (a locked add at every chunk was most of
+  // a refill's cost), and by settle and abandon. The count lags by less
+  // than that per thread, as Go's lags by the spans its Ps hold.
+  std::uint64_t live_pending = 0;
+  static constexpr std::uint64_t kLivePending = 16 * 1024;
+  void flush_live();
   std::int64_t sample_rate = 0;
   std::uint64_t sample_rand = 0;  // the owner's random state (xorshift)
   MCache* next = nullptr;         // registry links (registry lock)
