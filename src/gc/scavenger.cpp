@@ -96,7 +96,7 @@ void scavenger_thread() {
         TraceScope trace(TraceEv::kScavenge);
         trace.only_if_work();
         ScavengeCpu cpu;
-        got = trace.a0 = mheap().scavenge_one();
+        got = trace.a0 = mheap().scavenge_one(/*spare_dense=*/!by_limit);
         cpu.done(got);
       }
       if (got == 0) break;  // every free page is released
@@ -139,13 +139,14 @@ std::uint64_t scavenge_goal(bool* by_limit) {
 
 namespace {
 
-// Release free pages, batch by batch, until want bytes or none is left;
-// counted in the total. Returns bytes released.
-std::uint64_t release_up_to(std::uint64_t want) {
+// Release free pages, batch by batch, until want bytes or none is left
+// (but the dense huge pages' when spare_dense); counted in the total.
+// Returns bytes released.
+std::uint64_t release_up_to(std::uint64_t want, bool spare_dense) {
   ScavengeCpu cpu;
   std::uint64_t total = 0;
   while (total < want) {
-    const std::size_t got = mheap().scavenge_one();
+    const std::size_t got = mheap().scavenge_one(spare_dense);
     if (got == 0) break;
     total += got;
   }
@@ -162,10 +163,11 @@ std::uint64_t release_up_to(std::uint64_t want) {
 // hundreds of megabytes of small objects died: 1030 MiB peak RSS).
 void scavenge_after_growth(std::size_t grown) {
   if (!g_growth_enabled.load(std::memory_order_relaxed)) return;
-  const std::uint64_t want = std::min<std::uint64_t>(grown, excess(nullptr));
+  bool by_limit = false;
+  const std::uint64_t want = std::min<std::uint64_t>(grown, excess(&by_limit));
   if (want == 0) return;
   TraceScope trace(TraceEv::kScavengeGrowth);
-  trace.a0 = release_up_to(want);
+  trace.a0 = release_up_to(want, /*spare_dense=*/!by_limit);
 }
 
 }  // namespace
@@ -185,7 +187,7 @@ void wake_scavenger() {
 
 std::size_t scavenge_all() {
   TraceScope trace(TraceEv::kScavengeAll);
-  trace.a0 = release_up_to(UINT64_MAX);
+  trace.a0 = release_up_to(UINT64_MAX, /*spare_dense=*/false);
   return trace.a0;
 }
 

@@ -273,12 +273,12 @@ HeapPageStats MHeap::page_stats() {
           inuse_pages_ * kPageSize};
 }
 
-std::size_t MHeap::scavenge_one() {
+std::size_t MHeap::scavenge_one(bool spare_dense) {
   std::lock_guard<Mutex> work(scav_lock_);
   ScavengeBatch b;
   {
     std::lock_guard<Mutex> g(lock_);
-    if (!pages_.take_scavenge(&b)) return 0;
+    if (!pages_.take_scavenge(&b, spare_dense)) return 0;
     publish_counts();
   }
   // The pages are out of the free pool: no span holds them and no

@@ -95,8 +95,13 @@ class MHeap {
   // that has any. The heap lock is held only to take the pages out of the
   // free pool and to put them back released; the madvise runs without it.
   // Returns bytes newly released (0 only when none is left). Takes the
-  // scavenge lock, then the heap lock.
-  std::size_t scavenge_one();
+  // scavenge lock, then the heap lock. spare_dense: leave the free pages of
+  // huge pages nearly all in use (PageAlloc::take_scavenge).
+  std::size_t scavenge_one(bool spare_dense = false);
+  std::uint64_t spared_blocks() {
+    std::lock_guard<Mutex> g(lock_);
+    return pages_.spared_blocks();
+  }
   // The scavenge lock serialises scavengers (the background thread,
   // release_memory) and keeps a batch from being in flight across fork():
   // taken before the heap lock, never while holding it.

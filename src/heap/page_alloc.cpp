@@ -128,52 +128,79 @@ void PageAlloc::free(std::uintptr_t base, std::size_t npages) {
   free_pages_ += npages;
 }
 
-bool PageAlloc::take_scavenge(ScavengeBatch* b) {
+bool PageAlloc::take_scavenge(ScavengeBatch* b, bool spare_dense) {
+  // A block backed by a transparent huge page that is nearly all in use
+  // (Go: 96%) keeps its few free pages: releasing them would split the
+  // huge page for little memory, and cost every access to the rest of it
+  // a TLB miss. Only where the heap uses huge pages, and only for a block
+  // none of whose pages is released already (then it is split anyway).
+  const bool spare = spare_dense && huge_pages_ && committed_pages_ * kPageSize >= kHugePagesFrom;
+  // The chunks from the highest address down: the scavenger works
+  // downward so that the low addresses, where first fit allocates, stay
+  // resident and dense (as Go's does).
+  std::uintptr_t below = UINTPTR_MAX;
   for (;;) {
-    // The chunk at the highest address with blocks left to look at: the
-    // scavenger works downward so that the low addresses, where first fit
-    // allocates, stay resident and dense (as Go's does).
     PageChunk* c = nullptr;
     for (PageChunk* x = chunks_; x != nullptr; x = x->next)
-      if (x->scav_top != 0 && (c == nullptr || x->base > c->base)) c = x;
+      if (x->scav_top != 0 && x->base < below && (c == nullptr || x->base > c->base)) c = x;
     if (c == nullptr) return false;
-    const std::size_t blk = c->scav_top - 1;
-    const std::size_t first = blk * kBlockPages;
-    c->scav_top = blk;  // whatever is found below is taken now
-    if (first >= c->committed) continue;
-    const std::size_t w0 = first / 64;
-    const std::size_t words = std::min(kBlockWords, (c->committed + 63) / 64 - w0);
-    bool whole = first + kBlockPages <= c->committed;
-    std::uint64_t want[kBlockWords] = {};
-    bool any = false;
-    for (std::size_t i = 0; i < words; i++) {
-      const std::uint64_t f = c->free_bits[w0 + i];
-      want[i] = f & ~c->scav_bits[w0 + i];
-      any |= want[i] != 0;
-      whole &= f == ~std::uint64_t{0};
-    }
-    if (!any) continue;
-    b->chunk = c;
-    b->first = first;
-    b->whole = whole;
-    b->npages = 0;
-    b->unreleased = 0;
-    for (std::size_t i = 0; i < kBlockWords; i++) {
-      std::uint64_t t = 0;
-      if (i < words) {
-        t = whole ? c->free_bits[w0 + i] : want[i];
-        const std::uint64_t was_released = t & c->scav_bits[w0 + i];
-        released_pages_ -= static_cast<std::size_t>(__builtin_popcountll(was_released));
-        b->unreleased += static_cast<std::size_t>(__builtin_popcountll(t & ~was_released));
-        c->scav_bits[w0 + i] &= ~t;
-        c->free_bits[w0 + i] &= ~t;
+    below = c->base;
+    // scav_top comes down past blocks with nothing to release; a spared
+    // block keeps it above, so that what stays free and unreleased is
+    // always below it.
+    bool lowering = true;
+    for (std::size_t blk = c->scav_top; blk-- > 0;) {
+      const std::size_t first = blk * kBlockPages;
+      if (first >= c->committed) {
+        if (lowering) c->scav_top = blk;
+        continue;
       }
-      b->taken[i] = t;
-      b->npages += static_cast<std::size_t>(__builtin_popcountll(t));
+      const std::size_t w0 = first / 64;
+      const std::size_t words = std::min(kBlockWords, (c->committed + 63) / 64 - w0);
+      bool whole = first + kBlockPages <= c->committed;
+      std::uint64_t want[kBlockWords] = {};
+      bool any = false, some_released = false;
+      std::size_t nfree = 0;
+      for (std::size_t i = 0; i < words; i++) {
+        const std::uint64_t f = c->free_bits[w0 + i];
+        want[i] = f & ~c->scav_bits[w0 + i];
+        any |= want[i] != 0;
+        some_released |= (f & c->scav_bits[w0 + i]) != 0;
+        nfree += static_cast<std::size_t>(__builtin_popcountll(f));
+        whole &= f == ~std::uint64_t{0};
+      }
+      if (!any) {
+        if (lowering) c->scav_top = blk;
+        continue;
+      }
+      if (spare && !some_released && words == kBlockWords && nfree * 25 < kBlockPages) {
+        lowering = false;
+        spared_blocks_++;
+        continue;
+      }
+      if (lowering) c->scav_top = blk;  // whatever is found below is taken now
+      b->chunk = c;
+      b->first = first;
+      b->whole = whole;
+      b->npages = 0;
+      b->unreleased = 0;
+      for (std::size_t i = 0; i < kBlockWords; i++) {
+        std::uint64_t t = 0;
+        if (i < words) {
+          t = whole ? c->free_bits[w0 + i] : want[i];
+          const std::uint64_t was_released = t & c->scav_bits[w0 + i];
+          released_pages_ -= static_cast<std::size_t>(__builtin_popcountll(was_released));
+          b->unreleased += static_cast<std::size_t>(__builtin_popcountll(t & ~was_released));
+          c->scav_bits[w0 + i] &= ~t;
+          c->free_bits[w0 + i] &= ~t;
+        }
+        b->taken[i] = t;
+        b->npages += static_cast<std::size_t>(__builtin_popcountll(t));
+      }
+      free_pages_ -= b->npages;
+      scavenging_pages_ += b->npages;
+      return true;
     }
-    free_pages_ -= b->npages;
-    scavenging_pages_ += b->npages;
-    return true;
   }
 }
 
@@ -212,10 +239,10 @@ void PageAlloc::return_scavenged(const ScavengeBatch& b) {
   scavenging_pages_ -= b.npages;
 }
 
-std::size_t PageAlloc::scavenge(std::size_t max_pages) {
+std::size_t PageAlloc::scavenge(std::size_t max_pages, bool spare_dense) {
   std::size_t done = 0;
   ScavengeBatch b;
-  while (done < max_pages && take_scavenge(&b)) {
+  while (done < max_pages && take_scavenge(&b, spare_dense)) {
     release_batch(b);
     return_scavenged(b);
     done += b.unreleased;

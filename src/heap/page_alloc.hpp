@@ -121,13 +121,20 @@ class PageAlloc {
   // when no page is left to release. Then release_batch (no lock needed:
   // the pages belong to no one) and return_scavenged put them back as
   // free and released. The heap lock must be held for take and return.
-  bool take_scavenge(ScavengeBatch* b);
+  // spare_dense: pass over a block that huge pages back and that is at
+  // least 96% in use, none of it released (the background scavenger and
+  // the growing allocation do; release_memory and the memory limit do
+  // not).
+  bool take_scavenge(ScavengeBatch* b, bool spare_dense = false);
   static void release_batch(const ScavengeBatch& b);
   void return_scavenged(const ScavengeBatch& b);
   // All three at once, lock held throughout (tests, private heaps): batch
   // after batch until max_pages or more unreleased pages were released,
   // or none is left; returns how many.
-  std::size_t scavenge(std::size_t max_pages);
+  std::size_t scavenge(std::size_t max_pages, bool spare_dense = false);
+  // Blocks take_scavenge passed over as dense, ever (a block counts at
+  // every pass).
+  std::uint64_t spared_blocks() const { return spared_blocks_; }
 
   // Expensive consistency check (debug): counts match the bitmaps.
   void check() const;
@@ -169,6 +176,7 @@ class PageAlloc {
   std::size_t free_pages_ = 0;
   std::size_t released_pages_ = 0;    // free pages with their scav bit set
   std::size_t scavenging_pages_ = 0;  // taken by take_scavenge, not returned
+  std::uint64_t spared_blocks_ = 0;
   std::size_t limit_pages_ = 0;
   bool huge_pages_ = false;
 };

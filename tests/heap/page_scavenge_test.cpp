@@ -130,6 +130,50 @@ TEST(PageScavenge, PartlyUsedBlockReleasesOnlyItsFreePages) {
   p.pa.check();
 }
 
+// Where the heap uses huge pages, a block nearly all in use keeps its few
+// free pages when the scavenger works towards its goal (releasing them
+// would split the huge page), and gives them up when everything must go
+// (release_memory, the memory limit). A block with more free, or with a
+// page released already, is not spared.
+TEST(PageScavenge, DenseHugePagesAreSparedUnlessEverythingMustGo) {
+  Pages p;
+  p.pa.set_huge_pages(true);
+  bool nz;
+  const std::size_t blocks = kHugePagesFrom / (B * kPageSize) + 2;
+  const std::uintptr_t a = p.pa.alloc(blocks * B, &nz);
+  ASSERT_NE(a, 0u);
+  ASSERT_GE(p.pa.committed_bytes(), kHugePagesFrom);
+  auto block = [&](std::size_t k) { return a + k * B * kPageSize; };
+  p.pa.free(block(3) + 8 * kPageSize, 1);  // a page released already: the huge page is split anyway
+  EXPECT_EQ(p.pa.scavenge(~std::size_t{0}), 1u);
+  p.pa.free(block(3) + 100 * kPageSize, 4);  // so these go too, dense or not
+  p.pa.free(block(1) + 40 * kPageSize, 10);  // dense: 246 of 256 pages in use
+  p.pa.free(block(2) + 40 * kPageSize, 11);  // 245 in use: not dense
+  p.pa.free(block(4), B);                    // wholly free
+  p.pa.check();
+  const std::uint64_t spared = p.pa.spared_blocks();
+  EXPECT_EQ(p.pa.scavenge(~std::size_t{0}, /*spare_dense=*/true), 11u + 4u + B);
+  p.pa.check();
+  EXPECT_GT(p.pa.spared_blocks(), spared);
+  EXPECT_EQ(p.pa.released_bytes(), (1 + 11 + 4 + B) * kPageSize) << "the dense block's 10 pages stay";
+  EXPECT_EQ(p.pa.scavenge(~std::size_t{0}, /*spare_dense=*/true), 0u) << "only dense pages are left";
+  p.pa.check();
+  EXPECT_EQ(p.pa.scavenge(~std::size_t{0}), 10u) << "when everything must go, the dense block's too";
+  EXPECT_EQ(p.pa.released_bytes(), (1 + 10 + 11 + 4 + B) * kPageSize);
+  p.pa.check();
+}
+
+// Without huge pages (a small heap, or MALLOCGC_HUGEPAGES=0) nothing is
+// spared: there is no huge page to keep whole.
+TEST(PageScavenge, WithoutHugePagesNothingIsSpared) {
+  Pages p;
+  bool nz;
+  const std::uintptr_t a = p.pa.alloc(2 * B, &nz);
+  p.pa.free(a + B * kPageSize + 40 * kPageSize, 10);
+  EXPECT_EQ(p.pa.scavenge(~std::size_t{0}, /*spare_dense=*/true), 10u);
+  p.pa.check();
+}
+
 TEST(PageScavenge, PagesFreedAgainAreReleasedAgain) {
   Pages p;
   bool nz;
