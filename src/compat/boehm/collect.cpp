@@ -278,6 +278,13 @@ void on_heap_growth(std::size_t committed) {
   if (GC_on_heap_resize_proc p = GC_on_heap_resize) p(committed);
 }
 
+// The calling thread's chunks loaded since its cache last added them to
+// the heap's counts (MCache::live_pending): in the figures it reads, as
+// Boehm's own allocations are in its.
+void flush_own_live() {
+  if (MCache* c = this_cache_if_any()) c->flush_live();
+}
+
 void on_fatal(const char* line) {
   if (GC_abort_func f = GC_on_abort) f(line);
 }
@@ -616,6 +623,7 @@ size_t GC_get_heap_size(void) {
 }
 
 size_t GC_get_free_bytes(void) {
+  flush_own_live();
   const std::size_t heap = GC_get_heap_size();
   const std::uint64_t used = mheap().live();
   return used < heap ? heap - used : 0;
@@ -624,12 +632,16 @@ size_t GC_get_free_bytes(void) {
 size_t GC_get_unmapped_bytes(void) { return mheap().page_stats().released_bytes; }
 
 size_t GC_get_bytes_since_gc(void) {
+  flush_own_live();
   const std::uint64_t live = mheap().live(), last = pacer_last_live();
   return live > last ? live - last : 0;
 }
 
 size_t GC_get_expl_freed_bytes_since_gc(void) { return g_freed_since_gc.load(); }
-size_t GC_get_total_bytes(void) { return mheap().total_allocated(); }
+size_t GC_get_total_bytes(void) {
+  flush_own_live();
+  return mheap().total_allocated();
+}
 size_t GC_get_obtained_from_os_bytes(void) { return mheap().page_stats().committed_bytes; }
 size_t GC_get_memory_use(void) { return mheap().page_stats().inuse_bytes; }
 
