@@ -257,6 +257,22 @@ void MCache::abandon() {
     } else {
       bump(counters.nmalloc[spc / kNumKinds], chunk_avail[spc]);
     }
+    if constexpr (MALLOCGC_VALGRIND) {
+      // The chunk's slots nobody got stay allocated for the child's cycles
+      // to reclaim: memcheck must see them as blocks before the sweep frees
+      // them. Only those still reserved in the span's bits (the fields may
+      // be half-updated), each once (handed-out ones are blocks already).
+      const MSpan* s = spans[spc];
+      const std::size_t w = front.alloc[spc].chunk_word;
+      if (w < s->bitmap_words()) {
+        const std::uint64_t left =
+            front.alloc[spc].alloc_cache & s->alloc_bits[w].load(std::memory_order_relaxed) & s->valid_mask(w);
+        for (std::uint64_t m = left; m != 0; m &= m - 1)
+          orphaned_slot(
+              reinterpret_cast<void*>(s->slot_address(w * 64 + static_cast<std::size_t>(std::countr_zero(m)))),
+              s->elem_size);
+      }
+    }
   }
   bump(counters.tiny_mallocs, front.tiny_allocs - tiny_allocs_counted);
   tiny_allocs_counted = front.tiny_allocs;

@@ -89,6 +89,20 @@ inline void object_handed_out(const void* p, std::size_t n) {
   (void)n;
 }
 
+// A slot that a thread left behind by fork had reserved in its cache and
+// perhaps not handed out (reclaim_caches_after_fork): it counts as
+// allocated until a cycle of the child reclaims it, and the sweep then
+// frees it, which memcheck accepts only for a block it saw allocated
+// ("Invalid free()" otherwise). ASan needs nothing: the sweep's poisoning
+// of a poisoned slot is no report.
+inline void orphaned_slot(const void* p, std::size_t n) {
+#if MALLOCGC_VALGRIND
+  VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, 1);
+#endif
+  (void)p;
+  (void)n;
+}
+
 // A large object of n bytes (whole pages) at p is the program's now; its
 // memory is zero or about to be zeroed.
 inline void large_allocated(const void* p, std::size_t n) { object_handed_out(p, n); }
