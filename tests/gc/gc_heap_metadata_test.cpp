@@ -14,10 +14,12 @@
 // first object is reclaimed cannot be asked reliably: see
 // allocate_the_first_object in gc_test_support.hpp.)
 #include <dlfcn.h>
+#include <sys/auxv.h>
 
 #include <cstdint>
 #include <cstring>
 
+#include "../valgrind/under_valgrind.hpp"
 #include "gc/roots.hpp"
 #include "gc_test_support.hpp"
 
@@ -57,7 +59,25 @@ std::string describe(std::uintptr_t where) {
   return s;
 }
 
+// The dynamic linker's base (the kernel's AT_BASE): its data holds none of
+// the heap's bookkeeping. Not found through one of its symbols: a copy
+// relocation of _r_debug into this program would leave the collector
+// reading a copy the linker never updates.
+std::uintptr_t dynamic_linker_base() { return static_cast<std::uintptr_t>(::getauxval(AT_BASE)); }
+
+bool in_dynamic_linker(std::uintptr_t where, std::uintptr_t ld_base) {
+  Dl_info info{};
+  return ld_base != 0 && ::dladdr(reinterpret_cast<void*>(where), &info) != 0 &&
+         reinterpret_cast<std::uintptr_t>(info.dli_fbase) == ld_base;
+}
+
 TEST(GcHeapMetadata, GlobalRootRangesHoldNoHeapAddresses) {
+  // Under valgrind a word of ld.so's .bss (the cycles its relocation took,
+  // kept for LD_DEBUG=statistics: about 1e5 natively, 0.6e8 to 1.4e8
+  // measured under memcheck) falls into the heap, which valgrind maps near
+  // 0x8000000; it is no pointer, and ld.so keeps no bookkeeping of ours, so
+  // the dynamic linker's data is left out there.
+  const std::uintptr_t skip_ld = mgctest::under_valgrind() ? dynamic_linker_base() : 0;
   allocate_all_kinds();
   mgc::internal::GlobalsSnapshot snap;
   mgc::internal::snapshot_globals(&snap);
@@ -72,7 +92,7 @@ TEST(GcHeapMetadata, GlobalRootRangesHoldNoHeapAddresses) {
         continue;
       }
       mgc::ObjectInfo info;
-      if (v != nullptr && mgc::find_object(v, &info)) {
+      if (v != nullptr && mgc::find_object(v, &info) && !in_dynamic_linker(a, skip_ld)) {
         if (++found <= 10)
           ADD_FAILURE() << "the global word at " << describe(a) << " holds heap address " << v << " (object at "
                         << info.base << ", " << info.size << " bytes): scanned as a root, it keeps that object alive";
