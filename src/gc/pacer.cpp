@@ -198,6 +198,8 @@ void pacer_set_limiter(bool on, std::uint64_t capacity_ns) {
   g_bucket = 0;
 }
 
+void pacer_empty_limiter_bucket() { g_bucket = 0; }
+
 std::uint64_t pacer_goal() { return g_heap_goal.load(std::memory_order_relaxed); }
 std::uint64_t pacer_last_live() { return g_live.load(std::memory_order_relaxed); }
 std::uint64_t pacer_last_roots() { return g_roots.load(std::memory_order_relaxed); }

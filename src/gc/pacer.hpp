@@ -82,6 +82,9 @@ void pacer_limiter_account(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns
 std::uint64_t pacer_limiter_deferrals();
 // Tests: the bucket's capacity (ns of CPU) and the limiter off or on.
 void pacer_set_limiter(bool on, std::uint64_t capacity_ns);
+// Tests: an empty bucket, the settings kept (what the collector's CPU time
+// before the test has put in it is forgotten).
+void pacer_empty_limiter_bucket();
 
 // Mostly-concurrent marking: cycles start at a trigger below the goal
 // (pacer.cpp's store_goal: 70% of the way from the live heap to the goal
