@@ -879,6 +879,9 @@ void exclude_mark_statics(void (*exclude)(const void* begin, const void* end)) {
   // 4 MiB that only a mark writes: scanned as a root, it would cost every
   // cycle that much reading (and map it all).
   exclude(g_proc_reserve, g_proc_reserve + kProcReserveEntries);
+  // Nanoseconds, which can equal a heap address where the heap lies low
+  // (valgrind): see gc_cycle.
+  exclude(&g_helper_cpu_ns, &g_helper_cpu_ns + 1);
 }
 
 void mark_after_fork() {

@@ -80,8 +80,9 @@ void mark_prepare(int nworkers);
 // In the child of fork(): no helper thread exists any more.
 void mark_after_fork();
 // Pass the static storage of the mark (the buffers' pool with its reserve
-// for when the OS refuses memory, the collector thread's worker) to
-// exclude: gray entries and span caches, not references.
+// for when the OS refuses memory, the collector thread's worker, the
+// helpers' CPU time) to exclude: gray entries, span caches and
+// nanoseconds, not references.
 void exclude_mark_statics(void (*exclude)(const void* begin, const void* end));
 // The mark-procedure registry's lock (a leaf), held across fork().
 void lock_mark_procs();

@@ -200,6 +200,12 @@ void pacer_set_limiter(bool on, std::uint64_t capacity_ns) {
 
 void pacer_empty_limiter_bucket() { g_bucket = 0; }
 
+void exclude_pacer_statics(void (*exclude)(const void* begin, const void* end)) {
+  exclude(&g_bucket, &g_bucket + 1);
+  exclude(&g_last_gc_cpu, &g_last_gc_cpu + 1);
+  exclude(&g_last_process_cpu, &g_last_process_cpu + 1);
+}
+
 std::uint64_t pacer_goal() { return g_heap_goal.load(std::memory_order_relaxed); }
 std::uint64_t pacer_last_live() { return g_live.load(std::memory_order_relaxed); }
 std::uint64_t pacer_last_roots() { return g_roots.load(std::memory_order_relaxed); }

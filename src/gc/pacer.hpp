@@ -80,6 +80,9 @@ bool pacer_limiter_allows(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns)
 void pacer_limiter_account(std::uint64_t gc_cpu_ns, std::uint64_t process_cpu_ns);
 // Cycles put off by the limiter since start (stats: gc_cpu_limited).
 std::uint64_t pacer_limiter_deferrals();
+// Pass the limiter's bucket and clock readings (nanoseconds, not
+// references) to exclude, as exclude_mark_statics does.
+void exclude_pacer_statics(void (*exclude)(const void* begin, const void* end));
 // Tests: the bucket's capacity (ns of CPU) and the limiter off or on.
 void pacer_set_limiter(bool on, std::uint64_t capacity_ns);
 // Tests: an empty bucket, the settings kept (what the collector's CPU time
