@@ -231,11 +231,19 @@ namespace {
 std::atomic<int> g_holder_state{0};  // 1: take the lock, 2: holding it, 3: let go
 std::atomic<bool> g_holder_registered{false};
 
+// The handshakes below wait by yielding, not by spinning on the load alone:
+// valgrind runs one thread at a time and by default does not make a
+// spinning thread give way, so a pure spin starved the other thread for up
+// to 30 s and the child's alarm killed it (5 runs in 6; 170 ms with
+// --fair-sched=yes). A yielding thread still runs and can be stopped.
+void wait_for_state(int want) {
+  while (g_holder_state.load() != want) std::this_thread::yield();
+}
+
 void take_lock_before_the_stop(mi::GcEvent e) {
   if (e != mi::GcEvent::kPreStopWorld || g_holder_state.load() != 0) return;
   g_holder_state = 1;
-  while (g_holder_state.load() != 2) {
-  }
+  wait_for_state(2);
 }
 
 TEST(GcPacerMemoryLimit, GoalIsComputedWhileAStoppedThreadHoldsTheMetadataLock) {
@@ -247,19 +255,16 @@ TEST(GcPacerMemoryLimit, GoalIsComputedWhileAStoppedThreadHoldsTheMetadataLock) 
     std::thread holder([] {
       mgc::ThreadScope registered;
       g_holder_registered = true;
-      while (g_holder_state.load() != 1) {
-      }
+      wait_for_state(1);
       mi::meta_lock();
       g_holder_state = 2;
-      while (g_holder_state.load() != 3) {
-      }  // running (stoppable), the lock held
+      wait_for_state(3);  // running (stoppable), the lock held
       mi::meta_unlock();
     });
     // Registered first (registration takes a lock the cycle holds). The
     // holder takes the lock just before the world stops, so the stop finds
     // it holding the lock.
-    while (!g_holder_registered) {
-    }
+    while (!g_holder_registered) std::this_thread::yield();
     mi::GcHooks hooks;
     hooks.on_event = take_lock_before_the_stop;
     mi::set_gc_hooks(hooks);
