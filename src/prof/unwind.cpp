@@ -537,8 +537,13 @@ extern "C" __attribute__((no_sanitize("address", "undefined", "thread"))) int mg
   if (lo == 0 || sp < lo || sp >= hi) return fallback(out, max, ra);
   Entry* const rules = cache();
   if (rules == nullptr) return fallback(out, max, ra);
-  const unsigned long long subs = loader_subs();  // takes the loader's lock: before ours
   std::unique_lock<Mutex> g(g_lock);
+  // Under our lock, which fork's prepare handler takes: no thread is then
+  // inside dl_iterate_phdr for us, whose loader lock a child would
+  // inherit held (children of forks hung so). No thread waits for our
+  // lock while it holds the loader's: only the loader's own list updates
+  // hold it, and they run no code of the program.
+  const unsigned long long subs = loader_subs();
   if (subs != g_subs) {
     std::memset(static_cast<void*>(rules), 0, kEntries * sizeof(Entry));
     g_subs = subs;
