@@ -878,6 +878,7 @@ bool gc_cycle(bool forced) {
     exclude_from_roots(&g_sweeper_cpu_ns, &g_sweeper_cpu_ns + 1);
     exclude_from_roots(&g_program_unlock_cpu_ns, &g_program_unlock_cpu_ns + 1);
     exclude_pacer_statics(exclude_from_roots);
+    exclude_scavenger_statics(exclude_from_roots);
   }
   // Asked again under the lock: a thread may have forbidden cycles (Boehm's
   // GC_disable) while this one waited for it.

@@ -195,6 +195,11 @@ std::uint64_t scavenged_total() { return g_scavenged.load(std::memory_order_rela
 
 std::uint64_t scavenge_cpu_ns() { return g_scavenge_cpu_ns.load(std::memory_order_relaxed); }
 
+void exclude_scavenger_statics(void (*exclude)(const void* begin, const void* end)) {
+  exclude(&g_scavenge_cpu_ns, &g_scavenge_cpu_ns + 1);
+  exclude(&g_scavenged, &g_scavenged + 1);
+}
+
 void lock_scavenger_state() { g_lock.lock(); }
 void unlock_scavenger_state() { g_lock.unlock(); }
 

@@ -69,6 +69,9 @@ std::uint64_t scavenged_total();
 // since the process started: part of the collector's (gc_cpu_fraction,
 // the GC CPU limiter), as Go counts its scavenger's.
 std::uint64_t scavenge_cpu_ns();
+// Pass the scavenger's counters (nanoseconds, bytes: not references, but
+// able to equal a heap address where the heap lies low) to exclude.
+void exclude_scavenger_statics(void (*exclude)(const void* begin, const void* end));
 
 // fork(): the scavenger's wake-up lock is one of the collector's leaf
 // locks; the child has no scavenger thread, and gets one again at its
