@@ -76,6 +76,15 @@ class TempDir {
   std::string path_;
 };
 
+// This executable's path. Read through the link, not run as /proc/PID/exe:
+// under valgrind that file is valgrind's tool, which refuses to start
+// directly, while readlink answers with the program's own path.
+std::string own_executable() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "/proc/" + std::to_string(getpid()) + "/exe";
+}
+
 std::string run(const std::string& cmd) {
   std::string out;
   FILE* f = popen(cmd.c_str(), "r");
@@ -220,8 +229,8 @@ TEST(HeapProfile, RateParses) {
 }
 
 TEST(HeapProfile, MalformedRateIsAnError) {
-  const std::string out = run("MALLOCGC_MEMPROFILERATE=lots '/proc/" + std::to_string(getpid()) +
-                              "/exe' --gtest_filter=HeapProfile.RateParses 2>&1; echo \"exit=$?\"");
+  const std::string out = run("MALLOCGC_MEMPROFILERATE=lots '" + own_executable() +
+                              "' --gtest_filter=HeapProfile.RateParses 2>&1; echo \"exit=$?\"");
   EXPECT_NE(out.find("MALLOCGC_MEMPROFILERATE=\"lots\""), std::string::npos) << out;
   EXPECT_EQ(out.find("exit=0"), std::string::npos) << out;
 }
@@ -229,9 +238,8 @@ TEST(HeapProfile, MalformedRateIsAnError) {
 TEST(HeapProfile, HeapProfileWrittenAtExit) {
   TempDir dir;
   const std::string path = dir.path() + "/exit.pb.gz";
-  const std::string out =
-      run("MALLOCGC_MEMPROFILERATE=1 MALLOCGC_HEAPPROFILE='" + path + "' '/proc/" + std::to_string(getpid()) +
-          "/exe' --gtest_filter=HeapProfile.RateOneSamplesEveryAllocation 2>&1");
+  const std::string out = run("MALLOCGC_MEMPROFILERATE=1 MALLOCGC_HEAPPROFILE='" + path + "' '" + own_executable() +
+                              "' --gtest_filter=HeapProfile.RateOneSamplesEveryAllocation 2>&1");
   FILE* f = std::fopen(path.c_str(), "rb");
   ASSERT_NE(f, nullptr) << out;
   unsigned char magic[2] = {};
