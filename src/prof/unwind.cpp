@@ -340,12 +340,7 @@ bool run_cfa(const std::uint8_t* p, const std::uint8_t* end, const Cie& cie, std
         s->cfa_ok = false;
         p += uleb(p);
         break;
-      case 0x10: {  // expression
-        const std::uint64_t reg = uleb(p);
-        p += uleb(p);
-        set_reg(reg, RegRule::kOther, 0);
-        break;
-      }
+      case 0x10:    // expression
       case 0x11: {  // offset_extended_sf
         const std::uint64_t reg = uleb(p);
         set_reg(reg, RegRule::kOffset, sleb(p) * cie.data_align);
