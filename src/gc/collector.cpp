@@ -259,7 +259,7 @@ void sweeper_thread() {
     g_sweeper_cpu_ns.fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - t0, std::memory_order_relaxed);
     // The spans this round emptied are free pages now, which the
     // scavenger, woken at the cycle's end, may not have seen yet.
-    wake_scavenger();
+    wake_scavenger(/*after_cycle=*/false);
   }
 }
 
@@ -808,7 +808,7 @@ void run_cycle(bool forced) {
     wake_sweeper();
   }
   // The goal has moved: pages beyond the new one may go back to the OS.
-  wake_scavenger();
+  wake_scavenger(/*after_cycle=*/true);
   event(GcEvent::kReclaimEnd);
   std::uint64_t n;
   {

@@ -23,6 +23,10 @@ namespace {
 
 std::atomic<bool> g_enabled{true};
 std::atomic<bool> g_growth_enabled{true};
+std::atomic<bool> g_cycle_release{false};
+constexpr std::size_t kReleaseAge = 6;
+std::uint64_t g_excess_seen[kReleaseAge] = {};
+std::uint64_t g_cycle_ends = 0;
 std::atomic<std::uint64_t> g_scavenged{0};
 // CPU time spent releasing pages, by the background thread and by the
 // program's threads (growth, release_memory): the collector's cost.
@@ -113,6 +117,7 @@ void scavenger_thread() {
 
 void set_background_scavenge(bool on) { g_enabled.store(on, std::memory_order_relaxed); }
 void set_growth_scavenge(bool on) { g_growth_enabled.store(on, std::memory_order_relaxed); }
+void set_cycle_release(bool on) { g_cycle_release.store(on, std::memory_order_relaxed); }
 bool background_scavenge() { return g_enabled.load(std::memory_order_relaxed); }
 
 std::uint64_t scavenge_goal(bool* by_limit) {
@@ -172,10 +177,30 @@ void scavenge_after_growth(std::size_t grown) {
 
 }  // namespace
 
-void wake_scavenger() {
+void wake_scavenger(bool after_cycle) {
   // From the first cycle on: before it the goal means nothing yet.
   mheap().set_growth_scavenger(scavenge_after_growth);
-  if (!g_enabled.load(std::memory_order_relaxed)) return;
+  if (!g_enabled.load(std::memory_order_relaxed)) {
+    if (after_cycle && g_cycle_release.load(std::memory_order_relaxed)) {
+      // Boehm unmaps a block once it has stayed free for GC_unmap_threshold
+      // (6) collections: a heap the program just grew (GC_expand_hp,
+      // GC_INITIAL_HEAP_SIZE) stays. Here: what was retained beyond the
+      // goal at each of the last six cycles' ends (the cycle lock guards
+      // the ring).
+      bool by_limit = false;
+      const std::uint64_t now = excess(&by_limit);
+      g_excess_seen[g_cycle_ends++ % kReleaseAge] = now;
+      std::uint64_t want = now;
+      if (!by_limit) {
+        if (g_cycle_ends < kReleaseAge) return;
+        for (std::uint64_t e : g_excess_seen) want = std::min(want, e);
+      }
+      if (want == 0) return;
+      TraceScope trace(TraceEv::kScavenge);
+      trace.a0 = release_up_to(want, /*spare_dense=*/!by_limit);
+    }
+    return;
+  }
   std::lock_guard<Mutex> g(g_lock);
   if (!g_started) {
     g_started = true;

@@ -49,9 +49,17 @@ bool background_scavenge();
 // whose heap changes size at such an allocation anyway).
 void set_growth_scavenge(bool on);
 
-// After a cycle, cycle lock held: start the background scavenger the first
-// time (or the first time after fork) and let it look at its goal again.
-void wake_scavenger();
+// After a cycle (after_cycle; cycle lock held) or a background sweep
+// round: start the background scavenger the first time (or the first time
+// after fork) and let it look at its goal again. With the background
+// scavenger off and cycle releases on, a cycle's end releases what is
+// retained beyond the goal in the calling thread instead.
+void wake_scavenger(bool after_cycle);
+
+// Release at each cycle's end, in the collecting thread, when the
+// background scavenger is off (the Boehm face: Boehm unmaps only inside
+// collections, so its heap figures hold still between them).
+void set_cycle_release(bool on);
 
 // Bytes of committed, unreleased heap the background scavenger aims for
 // (goal and limit above); UINT64_MAX when neither applies (GOGC off, no

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "mallocgc/mallocgc.hpp"
 #include "runtime/debug_malloc.hpp"
+#include "runtime/options.hpp"
 
 namespace {
 
@@ -129,6 +130,35 @@ TEST(Scavenge, ReleasingCountsAsTheCollectorsCpuTime) {
   const std::uint64_t cpu1 = mgc::internal::scavenge_cpu_ns();
   EXPECT_EQ(mgc::internal::scavenge_all(), 0u);
   EXPECT_EQ(mgc::internal::scavenge_cpu_ns(), cpu1) << "a release of nothing was counted";
+  mgc::internal::set_background_scavenge(true);
+}
+
+// The Boehm face's mode: no background thread, but each cycle's end
+// releases what was retained beyond the goal at the last six cycles' ends,
+// in the collecting thread. Off, cycles release nothing.
+TEST(Scavenge, CycleReleaseGivesBackWhatIsBeyondTheGoalAtTheCyclesEnd) {
+  mgc::internal::ensure_options();  // which would set the background scavenger anew
+  mgc::internal::set_background_scavenge(false);
+  for (const bool on : {false, true}) {
+    SCOPED_TRACE(on ? "cycle release on" : "cycle release off");
+    mgc::internal::set_cycle_release(on);
+    build_heap();
+    drop_heap();
+    const std::uint64_t before = mgc::internal::scavenged_total();
+    gctest::collect_clean();  // forced: swept before its end, so the dead heap is free pages
+    // As Boehm unmaps a block free for six collections: not at once.
+    EXPECT_LT(mgc::internal::scavenged_total() - before, kMustDrop);
+    for (int i = 0; i < 6; i++) gctest::collect_clean();
+    const std::uint64_t released = mgc::internal::scavenged_total() - before;
+    if (on) {
+      EXPECT_GE(released, kMustDrop);
+      EXPECT_LE(retained(), mgc::internal::scavenge_goal()) << "retained " << retained() / kMiB << " MiB";
+    } else {
+      EXPECT_EQ(released, 0u);
+      mgc::release_memory();  // the next round starts from a released heap
+    }
+  }
+  mgc::internal::set_cycle_release(false);
   mgc::internal::set_background_scavenge(true);
 }
 

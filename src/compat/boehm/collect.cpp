@@ -305,8 +305,14 @@ void do_init() {
   // tests) compare them. A background scavenger would change them at any
   // moment: here pages go back to the OS when the program asks
   // (GC_gcollect_and_unmap, GC_set_force_unmap_on_gcollect), and in the
-  // background only with MALLOCGC_SCAVENGE=1.
-  if (std::getenv("MALLOCGC_SCAVENGE") == nullptr) set_background_scavenge(false);
+  // background only with MALLOCGC_SCAVENGE=1. At each cycle's end, in the
+  // collecting thread, what is retained beyond the goal goes back, as
+  // Boehm unmaps at its collections (guile's bignums held 8 MiB resident
+  // for a goal of 4 without it).
+  if (std::getenv("MALLOCGC_SCAVENGE") == nullptr) {
+    set_background_scavenge(false);
+    set_cycle_release(true);
+  }
   // Boehm collects when its heap is full, not before: it uses the room a
   // peak left, all of it (the pacer's cap, the highest goal the live heap
   // itself set, keeps the heap bounded when free slots are stranded in
