@@ -16,6 +16,7 @@
 #include "heap/kinds.hpp"
 #include "heap/mheap.hpp"
 #include "heap/type_info.hpp"
+#include "os/clock.hpp"
 #include "os/fatal.hpp"
 #include "os/immortal.hpp"
 #include "os/mem.hpp"
@@ -781,11 +782,7 @@ int g_configured_workers = 1;
 
 std::atomic<std::uint64_t> g_helper_cpu_ns{0};
 
-std::uint64_t thread_cpu_ns() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
-}
+std::uint64_t thread_cpu_ns() { return os::clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 void helper_loop(int id, std::uint64_t seen) {
   char name[32];

@@ -13,6 +13,7 @@
 #include "gc/pacer.hpp"
 #include "heap/meta_alloc.hpp"
 #include "heap/mheap.hpp"
+#include "os/clock.hpp"
 #include "os/immortal.hpp"
 #include "os/mutex.hpp"
 #include "os/trace.hpp"
@@ -32,11 +33,7 @@ std::atomic<std::uint64_t> g_scavenged{0};
 // program's threads (growth, release_memory): the collector's cost.
 std::atomic<std::uint64_t> g_scavenge_cpu_ns{0};
 
-std::uint64_t thread_cpu_now() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
-}
+std::uint64_t thread_cpu_now() { return os::clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 // Counts the CPU time of one release, when it released something (a look
 // that found nothing to do is not the scavenger's work).
@@ -65,11 +62,7 @@ bool g_started = false;  // under g_lock
 // about being slow when each batch is slow (a loaded machine).
 constexpr auto kMaxSleep = std::chrono::milliseconds(20);
 
-std::uint64_t now_ns() {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<std::uint64_t>(t.tv_sec) * 1000000000u + static_cast<std::uint64_t>(t.tv_nsec);
-}
+std::uint64_t now_ns() { return os::clock_ns(CLOCK_MONOTONIC); }
 
 // Bytes retained beyond the goal (0: none), and whether the limit asks.
 std::uint64_t excess(bool* by_limit) {

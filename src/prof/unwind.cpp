@@ -22,8 +22,8 @@ struct dwarf_eh_bases {
 };
 const void* _Unwind_Find_FDE(void* pc, struct dwarf_eh_bases* bases);
 
-// The walk proper, entered from the stub below with the caller's rbp and
-// its stack pointer after the return (the stub's CFA).
+// The walk proper, entered from the asm entry below with the caller's rbp and
+// its stack pointer after the return (the entry's CFA).
 __attribute__((visibility("hidden"))) int mgc_internal_fast_backtrace_from(void** out, int max, std::uintptr_t lo,
                                                                            std::uintptr_t hi, std::uintptr_t rbp,
                                                                            std::uintptr_t cfa);

@@ -26,7 +26,7 @@
 #error "prof/unwind: the walk's entry and rules are x86-64's"
 #endif
 
-// The stub (unwind.cpp) that the walk enters through.
+// The asm entry (unwind.cpp) that the walk starts from.
 extern "C" __attribute__((visibility("hidden"))) int mgc_internal_fast_backtrace(void** out, int max,
                                                                                  std::uintptr_t stack_lo,
                                                                                  std::uintptr_t stack_hi);

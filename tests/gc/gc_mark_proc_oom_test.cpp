@@ -147,6 +147,17 @@ std::uint64_t child_value(std::size_t i) { return (i * 2654435761u) | (std::uint
   for (int k = 0; k < kTracked; k += 2) h[1 + children + k] = 0;
 }
 
+// After drop_even_tracked (or the like): the even ones go, the odd stay.
+void expect_even_dropped_odd_kept(const Tracked* t) {
+  for (int k = 0; k < kTracked; k++) {
+    if (k % 2 == 0) {
+      EXPECT_RECLAIMED(t[k]);
+    } else {
+      EXPECT_KEPT(t[k]);
+    }
+  }
+}
+
 // Garbage over the slots a wrongly freed child would have released.
 [[gnu::noinline]] void churn(std::size_t children = kChildren) {
   for (std::size_t i = 0; i < 2 * children; i++) {
@@ -195,13 +206,7 @@ TEST_F(MarkProcOom, AStackTheOsWillNotGrowComesFromTheReserve) {
   const std::uint64_t before2 = mi::mark_proc_reserve_uses();
   collect_refused();
   EXPECT_GT(mi::mark_proc_reserve_uses(), before2);
-  for (int k = 0; k < kTracked; k++) {
-    if (k % 2 == 0) {
-      EXPECT_RECLAIMED(t[k]);
-    } else {
-      EXPECT_KEPT(t[k]);
-    }
-  }
+  expect_even_dropped_odd_kept(t);
   churn();
   EXPECT_TRUE(children_intact(static_cast<std::uintptr_t*>(gctest_proc_root)));
   // With memory again the stack grows from the OS.
@@ -274,13 +279,7 @@ TEST_F(MarkProcOom, AnObjectOverflowingTheReserveIsScannedAsWords) {
   for (int k = 0; k < kTracked; k++) EXPECT_KEPT(t[k]);
   drop_even_tracked(static_cast<std::uintptr_t*>(gctest_proc_root), kMany);
   collect_refused();
-  for (int k = 0; k < kTracked; k++) {
-    if (k % 2 == 0) {
-      EXPECT_RECLAIMED(t[k]);
-    } else {
-      EXPECT_KEPT(t[k]);
-    }
-  }
+  expect_even_dropped_odd_kept(t);
   churn(kMany / 8);
   EXPECT_TRUE(children_intact(static_cast<std::uintptr_t*>(gctest_proc_root), kMany));
 }
@@ -380,13 +379,7 @@ TEST_P(MarkProcOutsideHeap, EntriesForMemoryOutsideTheHeapRunAtOnce) {
   for (int k = 0; k < kTracked; k++) EXPECT_KEPT(t[k]);
   for (int k = 0; k < kTracked; k += 2) last[1 + kNodeChildren - kTracked + k] = 0;
   collect();
-  for (int k = 0; k < kTracked; k++) {
-    if (k % 2 == 0) {
-      EXPECT_RECLAIMED(t[k]);
-    } else {
-      EXPECT_KEPT(t[k]);
-    }
-  }
+  expect_even_dropped_odd_kept(t);
   churn(kNodes * kNodeChildren / 2);
   EXPECT_TRUE(intact());
   gctest_proc_root = nullptr;
