@@ -65,6 +65,12 @@ void save_context(ThreadRecord* r, const void* context, std::uintptr_t own_sp) {
   const auto* uc = static_cast<const ucontext_t*>(context);
   static_assert(NGREG == 23);
   for (int i = 0; i < NGREG; i++) r->regs[i] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[i]);
+  // Not the program's registers: the kernel's record of the thread's last
+  // fault (its address, error code, trap number) and the old signal mask.
+  // The address is often a heap object's: the first write to a page the
+  // mprotect tracker protected faults there, and a later stop would keep
+  // that object for ever.
+  for (int i : {REG_CR2, REG_ERR, REG_TRAPNO, REG_OLDMASK}) r->regs[i] = 0;
   if (uc->uc_mcontext.fpregs != nullptr)
     std::memcpy(&r->regs[NGREG], uc->uc_mcontext.fpregs->_xmm, sizeof(uc->uc_mcontext.fpregs->_xmm));
   r->stopped_sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
