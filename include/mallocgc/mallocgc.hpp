@@ -318,8 +318,9 @@ struct Stats {
   std::uint64_t gc_cpu_limited = 0;
   // Cycles whose mark ran beside the program between two short stops
   // (MALLOCGC_DEBUG=gcstoptheworld=0), and how the collector finds the
-  // pages the program wrote meanwhile: "userfaultfd", or "none" (marking
-  // then stops the world).
+  // pages the program wrote meanwhile: "userfaultfd", "mprotect" (the
+  // fallback, MALLOCGC_DEBUG=dirtypages=...), or "none" (marking then stops
+  // the world).
   std::uint64_t num_concurrent_gc = 0;
   const char* gc_write_tracking = "none";
   // Time allocating threads waited for a cycle another thread ran, in

@@ -17,6 +17,7 @@
 
 #include "heap/meta_alloc.hpp"
 #include "mallocgc/internal/cache_front.hpp"
+#include "os/dirty_pages.hpp"
 #include "os/fatal.hpp"
 #include "os/mutex.hpp"
 
@@ -138,6 +139,7 @@ void install_handler() {
   sigfillset(&sa.sa_mask);  // nothing else runs on top of a stopped thread
   for (int s : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) sigdelset(&sa.sa_mask, s);
   if (sigaction(g_signal, &sa, nullptr) != 0) fatal("cannot install the suspend signal handler (signal %d)", g_signal);
+  os::dirty_tracking_block_signal(g_signal);
   g_handler_installed = true;
 }
 

@@ -362,8 +362,11 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
 bool PageAlloc::track_writes() {
   const unsigned gen = os::dirty_tracking_generation();
   if (track_gen_ == gen) return true;
-  for (PageChunk* c = chunks_; c != nullptr; c = c->next)
+  for (PageChunk* c = chunks_; c != nullptr; c = c->next) {
     if (!os::dirty_track(c->base, c->npages * kPageSize)) return false;
+    // What os::commit made writable before the tracker knew the chunk.
+    os::dirty_committed(c->base, c->committed * kPageSize);
+  }
   track_gen_ = gen;
   return true;
 }

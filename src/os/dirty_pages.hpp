@@ -11,17 +11,37 @@
 // look at). The file descriptor is opened with UFFD_USER_MODE_ONLY, which
 // unprivileged processes may use when vm.unprivileged_userfaultfd is 0.
 // Soft-dirty bits are not used: on this project's kernels clearing them
-// does not work. Where neither is available (older kernels, valgrind,
-// seccomp) start() says so and the collector stops the world instead.
+// does not work.
 //
-// Owns: the userfaultfd and /proc/self/pagemap descriptors. Never reads or
-// writes the tracked memory.
+// Fallback where userfaultfd is missing (older kernels, valgrind, seccomp):
+// mprotect and a SIGSEGV handler, Boehm's way. A collect makes the written
+// pages read-only again; the first write to one faults, and the handler
+// records the page and makes it writable. It costs a fault per page and
+// round, and a system call that writes into a protected page (read(2) into
+// an object of a traced kind) fails with EFAULT instead of faulting, as
+// under Boehm's incremental mode; a SIGSEGV handler the program installs
+// later must pass faults it does not know on to the previous one. Only
+// pages that os::commit made readable and writable are ever protected
+// (dirty_committed); reserved address space is left alone.
+//
+// Owns: the userfaultfd and /proc/self/pagemap descriptors; the mprotect
+// fallback's ranges, bitmaps and SIGSEGV handler. Reads and writes the
+// tracked memory never; changes its protection only in the fallback.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 namespace mgc::internal::os {
+
+enum class DirtyMethod { kAuto, kUserfaultfd, kMprotect };
+// Which tracker start() may pick (MALLOCGC_DEBUG=dirtypages=...): kAuto
+// (the default) tries userfaultfd, then mprotect. Before the first start.
+void set_dirty_tracking_method(DirtyMethod m);
+// The signal that stops the world: blocked inside the fallback's SIGSEGV
+// handler (a thread stopped there would hold up a collect for ever).
+// Before the first start.
+void dirty_tracking_block_signal(int sig);
 
 // Probe and open the tracker (once per process: a fork child, which does
 // not inherit registrations, opens its own). false when the kernel lacks
@@ -31,8 +51,13 @@ bool dirty_tracking_on();
 // Changes each time a tracker is opened (a fork child's is new): ranges
 // tracked under another generation must be tracked again.
 unsigned dirty_tracking_generation();
-const char* dirty_tracking_name();   // "userfaultfd" or "none"
+const char* dirty_tracking_name();   // "userfaultfd", "mprotect" or "none"
 const char* dirty_tracking_error();  // why start() failed, or ""
+
+// [p, p + size) became readable and writable (os::commit): in the
+// mprotect fallback, pages a collect may protect, written until then.
+// Nothing in other modes or outside tracked ranges.
+void dirty_committed(std::uintptr_t p, std::size_t size);
 
 // Track writes to [p, p + size) (page-aligned; any protection, reserved
 // address space included). false on failure (see dirty_collect).

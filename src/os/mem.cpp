@@ -4,6 +4,8 @@
 
 #include <atomic>
 
+#include "os/dirty_pages.hpp"
+
 namespace mgc::internal::os {
 
 namespace {
@@ -39,7 +41,11 @@ void* reserve(std::size_t size, std::size_t align) {
   return reinterpret_cast<void*>(aligned);
 }
 
-bool commit(void* p, std::size_t size) { return !refused() && ::mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
+bool commit(void* p, std::size_t size) {
+  if (refused() || ::mprotect(p, size, PROT_READ | PROT_WRITE) != 0) return false;
+  dirty_committed(reinterpret_cast<std::uintptr_t>(p), size);
+  return true;
+}
 
 void release(void* p, std::size_t size) { ::madvise(p, size, MADV_DONTNEED); }
 

@@ -120,7 +120,7 @@ void read_environment(Options* o) {
     if (!parse_debug(v, o, &bad))
       fatal(
           "MALLOCGC_DEBUG=\"%s\": cannot use \"%.*s\" (known: gctrace=0|1, gccheckmark=0|1, allocfreetrace=0|1, "
-          "gcstoptheworld=0|1)",
+          "gcstoptheworld=0|1, dirtypages=auto|userfaultfd|mprotect)",
           v, static_cast<int>(bad.size()), bad.data());
   }
 }
@@ -223,6 +223,19 @@ bool parse_debug(std::string_view s, Options* o, std::string_view* bad) {
     *bad = item;
     if (eq == std::string_view::npos) return false;
     const std::string_view key = item.substr(0, eq);
+    if (key == "dirtypages") {
+      const std::string_view v = item.substr(eq + 1);
+      if (v == "auto") {
+        o->dirty_pages = os::DirtyMethod::kAuto;
+      } else if (v == "userfaultfd") {
+        o->dirty_pages = os::DirtyMethod::kUserfaultfd;
+      } else if (v == "mprotect") {
+        o->dirty_pages = os::DirtyMethod::kMprotect;
+      } else {
+        return false;
+      }
+      continue;
+    }
     const auto value = parse_int<int>(item.substr(eq + 1), 0, 1);
     if (!value) return false;
     if (key == "gctrace") {
@@ -259,6 +272,7 @@ void ensure_options() {
     set_gc_config({g_options.mark_threads, g_options.gctrace, g_options.gccheckmark, g_options.allocfreetrace,
                    !g_options.gcstoptheworld});
     pacer_set_concurrent(!g_options.gcstoptheworld);
+    os::set_dirty_tracking_method(g_options.dirty_pages);
     if (g_options.trace_path != nullptr) start_trace_file(g_options.trace_path);
     g_ready.store(true, std::memory_order_release);
   }

@@ -47,7 +47,11 @@
 //                        gcstoptheworld=0 marks mostly concurrently (two
 //                        short stops, the mark beside the program; see
 //                        gc/collector.hpp), gcstoptheworld=1 (the default
-//                        for now) stops the world for the whole mark.
+//                        for now) stops the world for the whole mark;
+//                        dirtypages=auto|userfaultfd|mprotect: how that
+//                        mode finds the pages the program wrote (auto:
+//                        userfaultfd where the kernel has it, else
+//                        mprotect; see os/dirty_pages.hpp).
 //
 // A malformed value stops the program with a message that names the
 // variable: a silent default would hide the mistake.
@@ -58,6 +62,8 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+
+#include "os/dirty_pages.hpp"
 
 namespace mgc::internal {
 
@@ -72,6 +78,7 @@ struct Options {
   bool gccheckmark = false;
   bool gcstoptheworld = true;  // false: mostly-concurrent marking
   bool allocfreetrace = false;
+  os::DirtyMethod dirty_pages = os::DirtyMethod::kAuto;
   std::int64_t memprofile_rate = 512 * 1024;  // bytes; 0: off
   const char* heap_profile = nullptr;         // the environment's string, or nullptr
   // MALLOCGC_TRACE's value (in the environment), or nullptr.

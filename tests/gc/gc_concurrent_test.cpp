@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -96,13 +97,17 @@ void make_child_and_store_it() {
   store_child_in_parent();
 }
 
-TEST(ConcurrentMark, CyclesMarkBesideTheProgramWithUserfaultfd) {
+TEST(ConcurrentMark, CyclesMarkBesideTheProgramWithTheTrackerAskedFor) {
   REQUIRE_CONCURRENT();
   const mgc::Stats before = mgc::stats();
   collect_clean();
   const mgc::Stats after = mgc::stats();
   EXPECT_EQ(after.num_concurrent_gc, before.num_concurrent_gc + 1);
-  EXPECT_STREQ(after.gc_write_tracking, "userfaultfd");
+  // userfaultfd on this project's kernels, unless MALLOCGC_DEBUG asks for
+  // the fallback (the suite's second registration does).
+  const char* debug = std::getenv("MALLOCGC_DEBUG");
+  const bool fallback = debug != nullptr && std::strstr(debug, "dirtypages=mprotect") != nullptr;
+  EXPECT_STREQ(after.gc_write_tracking, fallback ? "mprotect" : "userfaultfd");
 }
 
 TEST(ConcurrentMark, NewObjectStoredInAScannedConservativeObjectIsKept) {

@@ -275,6 +275,18 @@ TEST(Options, ParseDebug) {
   EXPECT_FALSE(parse_debug("gctrace=1,madeup=1", &o, &bad));
   EXPECT_EQ(bad, "madeup=1");
   EXPECT_FALSE(parse_debug("gctrace=2", &o, &bad));
+  // The written-page tracker: a name, not a number.
+  using mgc::internal::os::DirtyMethod;
+  EXPECT_EQ(o.dirty_pages, DirtyMethod::kAuto);
+  EXPECT_TRUE(parse_debug("gcstoptheworld=0,dirtypages=mprotect", &o, &bad));
+  EXPECT_EQ(o.dirty_pages, DirtyMethod::kMprotect);
+  EXPECT_TRUE(parse_debug("dirtypages=userfaultfd", &o, &bad));
+  EXPECT_EQ(o.dirty_pages, DirtyMethod::kUserfaultfd);
+  EXPECT_TRUE(parse_debug("dirtypages=auto", &o, &bad));
+  EXPECT_EQ(o.dirty_pages, DirtyMethod::kAuto);
+  EXPECT_FALSE(parse_debug("dirtypages=1", &o, &bad));
+  EXPECT_EQ(bad, "dirtypages=1");
+  EXPECT_FALSE(parse_debug("dirtypages=softdirty", &o, &bad));
 }
 
 // A malformed setting stops the program at start-up, before main runs and
@@ -293,6 +305,8 @@ TEST_F(OptionsDeathTest, MalformedCollectorSettingsStopTheProgramAtStartUp) {
       {"MALLOCGC_SUSPEND_SIGNAL", "SIGKILL", "MALLOCGC_SUSPEND_SIGNAL=\"SIGKILL\": expected a signal"},
       {"MALLOCGC_TRACE", "", "MALLOCGC_TRACE=\"\": expected a path"},
       {"MALLOCGC_DEBUG", "gctrace=1,verbose=1", "MALLOCGC_DEBUG=\"gctrace=1,verbose=1\": cannot use \"verbose=1\""},
+      {"MALLOCGC_DEBUG", "dirtypages=fast",
+       "cannot use \"dirtypages=fast\" .*dirtypages=auto\\|userfaultfd\\|mprotect"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(testing::Message() << c.var << "=" << c.value);
