@@ -60,6 +60,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->need_zero = need_zero;
   s->type_records = records;
   s->tiny = tiny;
+  if (scan_mode(kind) == ScanMode::kNone) os::dirty_protectable(base, npages * kPageSize, false);
   // Every slot is free: the program owns none of it until the fast path
   // hands a slot out (fresh pages from the OS start unpoisoned).
   no_objects(reinterpret_cast<void*>(base), npages * kPageSize);
@@ -92,6 +93,7 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->div_magic = 0;  // every offset is slot 0
   s->span_class = 0;
   s->kind = kind;
+  if (scan_mode(kind) == ScanMode::kNone) os::dirty_protectable(base, bytes, false);
   // The object is the program's, its pages' tail included (Boehm's
   // GC_size and in-place GC_realloc use whole pages).
   large_allocated(reinterpret_cast<void*>(base), npages * kPageSize);
@@ -160,7 +162,15 @@ void MHeap::end_free_deferral() {
 bool MHeap::track_writes() {
   if (!os::dirty_tracking_start()) return false;
   std::lock_guard<Mutex> g(lock_);
-  return pages_.track_writes() && os::dirty_tracking_on();
+  const bool known = pages_.writes_tracked();
+  if (!pages_.track_writes()) return false;
+  // Pointer-free spans made before the tracker knew the heap.
+  if (!known) {
+    for_each_span_locked([](MSpan* s) {
+      if (scan_mode(s->kind) == ScanMode::kNone) os::dirty_protectable(s->base, s->npages * kPageSize, false);
+    });
+  }
+  return os::dirty_tracking_on();
 }
 
 std::int64_t MHeap::collect_written_from(const PageChunk* head, os::DirtyRunFn fn, void* ctx) {
@@ -208,6 +218,9 @@ void MHeap::free_span_now(MSpan* s) {
       no_objects(reinterpret_cast<void*>(s->base), s->npages * kPageSize);
     }
     arenas_.set_spans(s->base, s->npages, nullptr);
+    // Before another span can have the pages: they may hold traced
+    // objects then.
+    if (scan_mode(s->kind) == ScanMode::kNone) os::dirty_protectable(s->base, s->npages * kPageSize, true);
     pages_.free(s->base, s->npages);
     inuse_pages_ -= s->npages;
     if (kind_is_root(s->kind)) root_spans_--;

@@ -30,6 +30,7 @@
 #include <cstdint>
 
 #include "heap/arena.hpp"
+#include "os/dirty_pages.hpp"
 
 namespace mgc::internal {
 
@@ -146,6 +147,8 @@ class PageAlloc {
   // Track writes to every chunk, and to each new one as it is reserved
   // (os/dirty_pages). false when the tracker refuses one.
   bool track_writes();
+  // Whether track_writes has registered every chunk with the current tracker.
+  bool writes_tracked() const { return track_gen_ != 0 && track_gen_ == os::dirty_tracking_generation(); }
 
   // Call fn(base, npages_committed) for every chunk.
   template <class F>

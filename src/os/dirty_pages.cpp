@@ -326,6 +326,37 @@ void dirty_committed(std::uintptr_t p, std::size_t size) {
   }
 }
 
+void dirty_protectable(std::uintptr_t p, std::size_t size, bool on) {
+  if (!using_mprotect()) return;
+  if (on) {
+    // Written first, as dirty_committed does.
+    dirty_committed(p, size);
+    return;
+  }
+  // A stop must not find this thread holding the collects and the
+  // handlers off: the stop signal is blocked meanwhile.
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, g_blocked_signal.load(std::memory_order_relaxed));
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  begin_exclusive();
+  for (std::uintptr_t a = p; a < p + size;) {
+    Range* r = range_of(a);
+    if (r == nullptr) break;
+    const std::size_t first = (a - r->base) / kOsPage;
+    const std::size_t n = std::min((p + size - a) / kOsPage, r->pages - first);
+    for (std::size_t i = first; i < first + n; i++)
+      r->accessible[i / 64].fetch_and(~(std::uint64_t{1} << (i % 64)), std::memory_order_relaxed);
+    // Pages are committed while they hold a span: a failure here is one
+    // of the kernel's (out of mappings), and the pages stay protected,
+    // which costs EFAULTs, not correctness.
+    mprotect(reinterpret_cast<void*>(a), n * kOsPage, PROT_READ | PROT_WRITE);
+    a += n * kOsPage;
+  }
+  end_exclusive();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 namespace {
 // A run of pages to report or protect, grown page by page.
 struct RunBuilder {

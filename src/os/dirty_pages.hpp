@@ -18,8 +18,9 @@
 // pages read-only again; the first write to one faults, and the handler
 // records the page and makes it writable. It costs a fault per page and
 // round, and a system call that writes into a protected page (read(2) into
-// an object of a traced kind) fails with EFAULT instead of faulting, as
-// under Boehm's incremental mode; a SIGSEGV handler the program installs
+// an object of a traced kind; pointer-free objects' pages are never
+// protected, see dirty_protectable) fails with EFAULT instead of faulting,
+// as under Boehm's incremental mode; a SIGSEGV handler the program installs
 // later must pass faults it does not know on to the previous one. Only
 // pages that os::commit made readable and writable are ever protected
 // (dirty_committed); reserved address space is left alone.
@@ -58,6 +59,12 @@ const char* dirty_tracking_error();  // why start() failed, or ""
 // mprotect fallback, pages a collect may protect, written until then.
 // Nothing in other modes or outside tracked ranges.
 void dirty_committed(std::uintptr_t p, std::size_t size);
+
+// The mprotect fallback leaves [p, p + size) writable from now on (on =
+// false: pages of pointer-free objects, whose writes need no tracking, so
+// that read(2) into them never fails) or may protect it again (on = true:
+// the pages went back to the heap). Nothing in other modes.
+void dirty_protectable(std::uintptr_t p, std::size_t size, bool on);
 
 // Track writes to [p, p + size) (page-aligned; any protection, reserved
 // address space included). false on failure (see dirty_collect).

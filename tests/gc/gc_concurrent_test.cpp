@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -108,6 +109,37 @@ TEST(ConcurrentMark, CyclesMarkBesideTheProgramWithTheTrackerAskedFor) {
   const char* debug = std::getenv("MALLOCGC_DEBUG");
   const bool fallback = debug != nullptr && std::strstr(debug, "dirtypages=mprotect") != nullptr;
   EXPECT_STREQ(after.gc_write_tracking, fallback ? "mprotect" : "userfaultfd");
+}
+
+// A system call writing into a pointer-free object while the mark runs
+// (read(2) into a buffer): with userfaultfd the kernel resolves the write;
+// the mprotect fallback never protects pointer-free pages, so the call
+// does not fail with EFAULT. Both sizes: a small span and a large object.
+void* g_buffers[2];
+int g_read_results[2];
+int g_read_errnos[2];
+void read_into_buffers() {
+  for (int i = 0; i < 2; i++) {
+    int fds[2];
+    if (pipe(fds) != 0) std::abort();
+    if (write(fds[1], "buffered", 8) != 8) std::abort();
+    g_read_results[i] = static_cast<int>(read(fds[0], static_cast<char*>(g_buffers[i]) + 100, 8));
+    g_read_errnos[i] = errno;
+    close(fds[0]);
+    close(fds[1]);
+  }
+}
+
+TEST(ConcurrentMark, SystemCallsWriteIntoPointerFreeObjectsDuringTheMark) {
+  REQUIRE_CONCURRENT();
+  g_buffers[0] = mgc::alloc_noscan(4096);
+  g_buffers[1] = mgc::alloc_noscan(256 << 10);
+  collect_with(read_into_buffers, 1);
+  for (int i = 0; i < 2; i++) {
+    EXPECT_EQ(g_read_results[i], 8) << "buffer " << i << ": " << std::strerror(g_read_errnos[i]);
+    EXPECT_EQ(std::memcmp(static_cast<char*>(g_buffers[i]) + 100, "buffered", 8), 0);
+  }
+  g_buffers[0] = g_buffers[1] = nullptr;
 }
 
 TEST(ConcurrentMark, NewObjectStoredInAScannedConservativeObjectIsKept) {
