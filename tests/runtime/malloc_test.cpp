@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "heap/mcentral.hpp"
 #include "heap/mheap.hpp"
 #include "heap/span.hpp"
 #include "heap/sweep.hpp"
@@ -875,10 +876,27 @@ namespace {
 // generation's step alone, with nothing marked: the test allocates nothing
 // it keeps, no background sweeper runs in this process, and the pacer is
 // off.
+//
+// Run after the other tests of this binary in one process (valgrind's
+// whole-binary pass, a plain run of the executable), the heap is not
+// empty: their dead objects, and free runs of 64 MiB and more that they
+// left (MallocOverflow), would take the second object, or the first,
+// without any reclaim (malloc reclaims only when the heap's free pages
+// are too few). So the test first frees what earlier tests left (the
+// sweep generation's step and a reclaim, twice: an object marked by an
+// earlier cycle survives the first) and makes both objects larger than
+// every free page together, heap growth's rounding included (2 MiB).
 TEST(LargeObjects, AnAllocationFreesDeadLargeObjectsBeforeTheHeapGrows) {
   using mgc::internal::mheap;
-  constexpr std::size_t kSize = 64u << 20;
   const int gogc = mgc::set_gc_percent(-1);  // no cycle of the pacer's in between
+  for (int i = 0; i < 2; i++) {
+    mgc::internal::advance_sweep_gen();
+    mgc::internal::reclaim_empty_spans();
+  }
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  const std::size_t free_before = mheap().page_stats().free_bytes;
+  const std::size_t kSize =
+      std::max<std::size_t>(64 * kMiB, (free_before + 2 * kMiB - 1) / (2 * kMiB) * (2 * kMiB) + 64 * kMiB);
   auto* first = static_cast<unsigned char*>(mgc::alloc_noscan(kSize));
   ASSERT_NE(first, nullptr);
   first[kSize - 1] = 1;
@@ -888,7 +906,7 @@ TEST(LargeObjects, AnAllocationFreesDeadLargeObjectsBeforeTheHeapGrows) {
   mgc::internal::advance_sweep_gen();
   void* second = mgc::alloc_noscan(kSize);
   ASSERT_NE(second, nullptr);
-  EXPECT_EQ(mheap().committed_bytes(), committed) << "the heap grew while a dead 64 MiB object held the pages";
+  EXPECT_EQ(mheap().committed_bytes(), committed) << "the heap grew while a dead large object held the pages";
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(second), first_addr);
   EXPECT_EQ(static_cast<unsigned char*>(second)[kSize - 1], 0) << "reused pages come zeroed";
   mgc::set_gc_percent(gogc);
