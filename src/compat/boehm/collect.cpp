@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -37,6 +38,7 @@
 #include "gc/threads.hpp"
 #include "heap/mcentral.hpp"
 #include "heap/mheap.hpp"
+#include "os/dirty_pages.hpp"
 #include "os/fatal.hpp"
 #include "runtime/options.hpp"
 #include "runtime/thread_cache.hpp"
@@ -64,6 +66,17 @@ bool g_print_stats = false;
 unsigned g_markers_requested = 0;  // GC_set_markers_count; 0: one per CPU
 GC_word g_applied_divisor = 0;     // the divisor the pacer last got
 bool g_gogc_from_environment = false;
+// GC_enable_incremental took effect (the mostly-concurrent mode is on).
+std::atomic<bool> g_incremental{false};
+
+// Boehm's incremental mode on the core: the mostly-concurrent mark (see
+// GC_enable_incremental). Refused, as Boehm refuses, with GC_dont_gc set
+// or GC_DISABLE_INCREMENTAL in the environment.
+void enable_incremental() {
+  if (GC_dont_gc != 0 || std::getenv("GC_DISABLE_INCREMENTAL") != nullptr) return;
+  set_concurrent_mark(true);
+  g_incremental.store(true, std::memory_order_relaxed);
+}
 GC_stop_func g_default_stop_func = nullptr;
 __thread bool tls_explicit_collection __attribute__((tls_model("initial-exec")));
 GC_start_callback_proc g_start_callback = nullptr;
@@ -349,9 +362,11 @@ void do_init() {
   // GC_generic_malloc_many, whose links the mark never follows, is safe
   // while the program walks it and stores each object where it is seen):
   // the mostly-concurrent mode's background cycles would break both, so
-  // the Boehm face stops the world for every mark (GC_enable_incremental
-  // does not change that yet).
+  // the Boehm face stops the world for every mark unless the program asks
+  // for Boehm's incremental mode (GC_enable_incremental, or
+  // GC_ENABLE_INCREMENTAL in the environment as Boehm reads it here).
   set_concurrent_mark(false);
+  if (std::getenv("GC_ENABLE_INCREMENTAL") != nullptr) enable_incremental();
   g_initialized.store(true, std::memory_order_release);
   tls_initializing = false;
   // Boehm collects once as part of initialisation ("empty GCs at startup"
@@ -508,9 +523,27 @@ int GC_is_disabled(void) { return GC_dont_gc != 0; }
 // The collector stops the world for a whole cycle; there is no
 // incremental or generational mode to turn on (Boehm ignores the call
 // where its platform has none either).
-void GC_enable_incremental(void) { ensure_init(); }
-int GC_is_incremental_mode(void) { return 0; }
-int GC_incremental_protection_needs(void) { return 0; }
+// Boehm's incremental mode: marking between allocations, dirty pages
+// found by mprotect. Here: the core's mostly-concurrent mark (two short
+// stops, the mark on a background worker beside the program, written
+// pages found by userfaultfd, or by mprotect where it is missing). What a
+// program of Boehm's incremental mode must already allow holds here too:
+// a cycle's stops may come at any point of a thread's run, not only in
+// allocation calls, and objects in a program's own free lists from
+// GC_malloc_many must be reachable or marked (gc_inline.h's rule).
+void GC_enable_incremental(void) {
+  ensure_init();
+  enable_incremental();
+}
+int GC_is_incremental_mode(void) { return g_incremental.load(std::memory_order_relaxed) ? 1 : 0; }
+// With userfaultfd the kernel resolves writes to protected pages, system
+// calls included: nothing for the program to know. The mprotect fallback
+// protects pages of traced kinds only (Boehm's GC_PROTECTS_POINTER_HEAP).
+int GC_incremental_protection_needs(void) {
+  return g_incremental.load(std::memory_order_relaxed) && std::strcmp(os::dirty_tracking_name(), "mprotect") == 0
+             ? 1   // GC_PROTECTS_POINTER_HEAP
+             : 0;  // GC_PROTECTS_NONE
+}
 void GC_start_incremental_collection(void) {}
 
 void GC_set_free_space_divisor(GC_word d) {
