@@ -225,16 +225,33 @@ std::atomic<bool> g_sweeper_started{false};
 // Sweep a little at a time so that allocating threads, which sweep what
 // they need themselves, rarely wait for a central lock.
 // One step is one event of the trace (a batch, not a span).
-bool sweep_step() {
-  TraceScope trace(TraceEv::kSweepBackground);
-  trace.only_if_work();
-  std::size_t n = 0;
-  // Most span classes hold no span (kinds x size classes): the hint keeps
-  // the sweeper from taking each one's lock at every step.
+// One round of the background sweeper: the span classes that have unswept
+// spans when it starts, two spans each per step, then a yield, until none
+// is left. Only those classes are looked at again: a look at all of them
+// (kinds x size classes, each central on its own cache line) cost more
+// than the two spans a step sweeps (7% of Malloc8's samples from two
+// threads went to the loop alone). A class that gains unswept spans in a
+// new cycle meanwhile waits for that cycle's round.
+void sweep_round() {
+  static int todo[kNumSpanClasses];  // the sweeper thread's only
+  int ntodo = 0;
   for (int spc = 0; spc < kNumSpanClasses; spc++)
-    if (mcentral(spc).may_have_unswept()) n += mcentral(spc).sweep_some(2);
-  trace.a0 = n;
-  return n != 0;
+    if (mcentral(spc).may_have_unswept()) todo[ntodo++] = spc;
+  while (ntodo != 0) {
+    TraceScope trace(TraceEv::kSweepBackground);
+    trace.only_if_work();
+    std::size_t n = 0;
+    int kept = 0;
+    for (int i = 0; i < ntodo; i++) {
+      MCentral& c = mcentral(todo[i]);
+      n += c.sweep_some(2);
+      if (c.may_have_unswept()) todo[kept++] = todo[i];
+    }
+    ntodo = kept;
+    trace.a0 = n;
+    if (n == 0) return;
+    sched_yield();
+  }
 }
 
 std::size_t sweep_large_traced() {
@@ -255,7 +272,7 @@ void sweeper_thread() {
     }
     const std::uint64_t t0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
     sweep_large_traced();
-    while (sweep_step()) sched_yield();
+    sweep_round();
     g_sweeper_cpu_ns.fetch_add(now_ns(CLOCK_THREAD_CPUTIME_ID) - t0, std::memory_order_relaxed);
     // The spans this round emptied are free pages now, which the
     // scavenger, woken at the cycle's end, may not have seen yet.
