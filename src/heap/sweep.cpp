@@ -1,10 +1,25 @@
 #include "heap/sweep.hpp"
 
+#include <emmintrin.h>
+
 #include <bit>
 
 #include "heap/kinds.hpp"
 #include "heap/mcentral.hpp"
 #include "os/sanitizer.hpp"
+
+namespace mgc::internal {
+namespace {
+// 64 blocks' worth of one mask array. Eight 16-byte stores: GCC makes a
+// memset of this size a `rep stos`, whose start-up cost was a third of
+// sweeping a span of dead tiny blocks (perf on Malloc8).
+inline void zero_128_bytes(void* p) {
+  auto* v = static_cast<__m128i*>(p);
+  const __m128i z = _mm_setzero_si128();
+  for (int i = 0; i < 8; i++) _mm_storeu_si128(v + i, z);
+}
+}  // namespace
+}  // namespace mgc::internal
 
 namespace mgc::internal {
 
@@ -64,9 +79,9 @@ std::size_t sweep_small_span(MSpan* s) {
           __builtin_memcpy(&r, &t->remote_freed[b], 8);
           tiny_objects += popcount64(a & ~(l | r));
         }
-        __builtin_memset(&t->alloc_mask[first], 0, 64 * sizeof(std::uint16_t));
-        __builtin_memset(&t->local_freed[first], 0, 64 * sizeof(std::uint16_t));
-        __builtin_memset(static_cast<void*>(&t->remote_freed[first]), 0, 64 * sizeof(std::uint16_t));
+        zero_128_bytes(&t->alloc_mask[first]);
+        zero_128_bytes(&t->local_freed[first]);
+        zero_128_bytes(static_cast<void*>(&t->remote_freed[first]));
       } else {
         for (std::uint64_t d = dead; d != 0; d &= d - 1) {
           const std::size_t b = first + static_cast<std::size_t>(std::countr_zero(d));
