@@ -9,8 +9,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -205,6 +207,29 @@ INSTANTIATE_TEST_SUITE_P(Trackers, DirtyPages, testing::Values(DirtyMethod::kUse
                          [](const testing::TestParamInfo<DirtyMethod>& i) {
                            return std::string(method_name(i.param));
                          });
+
+TEST(DirtyPagesFallback, RefusedUnderValgrind) {
+  // Valgrind resumes a write that faulted with stale registers (its default
+  // register precision): the fallback is refused there and marking stops
+  // the world. Valgrind is recognised by its preloaded library (what it
+  // puts in LD_PRELOAD is only read here, nothing is loaded).
+  const char* old = std::getenv("LD_PRELOAD");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("LD_PRELOAD", "/usr/libexec/valgrind/vgpreload_core-amd64-linux.so", 1);
+  mgc::internal::os::dirty_tracking_reset_for_test();
+  mgc::internal::os::set_dirty_tracking_method(DirtyMethod::kMprotect);
+  EXPECT_FALSE(dirty_tracking_start());
+  EXPECT_STREQ(mgc::internal::os::dirty_tracking_name(), "none");
+  EXPECT_NE(std::strstr(mgc::internal::os::dirty_tracking_error(), "valgrind"), nullptr)
+      << mgc::internal::os::dirty_tracking_error();
+  if (old != nullptr) {
+    setenv("LD_PRELOAD", saved.c_str(), 1);
+  } else {
+    unsetenv("LD_PRELOAD");
+  }
+  mgc::internal::os::dirty_tracking_reset_for_test();
+  mgc::internal::os::set_dirty_tracking_method(DirtyMethod::kAuto);
+}
 
 TEST(DirtyPagesFallback, AFaultOutsideTrackedMemoryReachesTheProgramsHandler) {
   mgc::internal::os::dirty_tracking_reset_for_test();
