@@ -234,7 +234,11 @@ TEST(DirtyPagesFallback, RefusedUnderValgrind) {
 TEST(DirtyPagesFallback, AFaultOutsideTrackedMemoryReachesTheProgramsHandler) {
   mgc::internal::os::dirty_tracking_reset_for_test();
   mgc::internal::os::set_dirty_tracking_method(DirtyMethod::kMprotect);
-  ASSERT_TRUE(dirty_tracking_start());
+  if (!dirty_tracking_start()) {
+    const std::string why = mgc::internal::os::dirty_tracking_error();
+    mgc::internal::os::set_dirty_tracking_method(DirtyMethod::kAuto);
+    GTEST_SKIP() << "no fallback here: " << why;
+  }
   // The fallback's handler is installed now; a fault elsewhere still kills
   // the program as it would have (the default action).
   EXPECT_DEATH(
