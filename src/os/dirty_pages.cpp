@@ -404,6 +404,23 @@ struct RunBuilder {
   }
 };
 
+// part(range, first, last) for the pages [first, last) of each tracked
+// range that [begin, end) covers, in address order, until part says false.
+template <class F>
+void for_each_tracked_part(std::uintptr_t begin, std::uintptr_t end, F&& part) {
+  for (std::uintptr_t a = begin; a < end;) {
+    Range* r = range_of(a);
+    if (r == nullptr) {
+      a = (a | (kOsPage - 1)) + 1;
+      continue;
+    }
+    const std::size_t first = (a - r->base) / kOsPage;
+    const std::size_t last = std::min((end - r->base + kOsPage - 1) / kOsPage, r->pages);
+    if (!part(*r, first, last)) return;
+    a = r->base + last * kOsPage;
+  }
+}
+
 std::int64_t collect_mprotect(std::uintptr_t begin, std::uintptr_t end, DirtyRunFn fn, void* ctx) {
   constexpr std::size_t kRuns = 256;
   std::uintptr_t runs[kRuns][2];
@@ -428,32 +445,25 @@ std::int64_t collect_mprotect(std::uintptr_t begin, std::uintptr_t end, DirtyRun
     if (mprotect(reinterpret_cast<void*>(b), e - b, PROT_READ) != 0) failed = true;
   };
   begin_exclusive();
-  for (std::uintptr_t a = begin; a < end && !failed;) {
-    Range* r = range_of(a);
-    if (r == nullptr) {
-      a = (a | (kOsPage - 1)) + 1;
-      continue;
-    }
-    const std::size_t first = (a - r->base) / kOsPage;
-    const std::size_t last = std::min((end - r->base + kOsPage - 1) / kOsPage, r->pages);
+  for_each_tracked_part(begin, end, [&](Range& r, std::size_t first, std::size_t last) {
     for (std::size_t w = first / 64; w * 64 < last; w++) {
       std::uint64_t mask = ~std::uint64_t{0};
       if (w * 64 < first) mask &= ~std::uint64_t{0} << (first - w * 64);
       if (last - w * 64 < 64) mask &= (std::uint64_t{1} << (last - w * 64)) - 1;
-      if ((r->written[w].load(std::memory_order_relaxed) & mask) == 0) continue;
-      const std::uint64_t taken = r->written[w].fetch_and(~mask, std::memory_order_relaxed) & mask;
-      const std::uint64_t acc = r->accessible[w].load(std::memory_order_relaxed);
+      if ((r.written[w].load(std::memory_order_relaxed) & mask) == 0) continue;
+      const std::uint64_t taken = r.written[w].fetch_and(~mask, std::memory_order_relaxed) & mask;
+      const std::uint64_t acc = r.accessible[w].load(std::memory_order_relaxed);
       for (std::uint64_t m = taken; m != 0; m &= m - 1) {
         const std::size_t i = w * 64 + static_cast<std::size_t>(__builtin_ctzll(m));
-        const std::uintptr_t page = r->base + i * kOsPage;
+        const std::uintptr_t page = r.base + i * kOsPage;
         report.add(page, flush_report);
         if ((acc >> (i % 64)) & 1) protect.add(page, flush_protect);
       }
     }
     report.finish(flush_report);
     protect.finish(flush_protect);
-    a = r->base + last * kOsPage;
-  }
+    return !failed;
+  });
   end_exclusive();
   for (std::size_t i = 0; i < nruns; i++) fn(ctx, runs[i][0], runs[i][1]);
   if (failed) {
@@ -470,21 +480,14 @@ bool unprotect_mprotect(std::uintptr_t begin, std::uintptr_t end) {
     if (mprotect(reinterpret_cast<void*>(b), e - b, PROT_READ | PROT_WRITE) != 0) ok = false;
   };
   begin_exclusive();
-  for (std::uintptr_t a = begin; a < end;) {
-    Range* r = range_of(a);
-    if (r == nullptr) {
-      a = (a | (kOsPage - 1)) + 1;
-      continue;
-    }
-    const std::size_t first = (a - r->base) / kOsPage;
-    const std::size_t last = std::min((end - r->base + kOsPage - 1) / kOsPage, r->pages);
+  for_each_tracked_part(begin, end, [&](Range& r, std::size_t first, std::size_t last) {
     // Written before writable (as the handler does).
-    set_pages(r->written, first, last - first);
+    set_pages(r.written, first, last - first);
     for (std::size_t i = first; i < last; i++)
-      if (test_page(r->accessible, i)) open.add(r->base + i * kOsPage, flush);
+      if (test_page(r.accessible, i)) open.add(r.base + i * kOsPage, flush);
     open.finish(flush);
-    a = r->base + last * kOsPage;
-  }
+    return true;
+  });
   end_exclusive();
   return ok;
 }
