@@ -233,21 +233,21 @@ std::atomic<bool> g_sweeper_started{false};
 // threads went to the loop alone). A class that gains unswept spans in a
 // new cycle meanwhile waits for that cycle's round.
 void sweep_round() {
-  static int todo[kNumSpanClasses];  // the sweeper thread's only
-  int ntodo = 0;
+  static int classes[kNumSpanClasses];  // the sweeper thread's only
+  int nclasses = 0;
   for (int spc = 0; spc < kNumSpanClasses; spc++)
-    if (mcentral(spc).may_have_unswept()) todo[ntodo++] = spc;
-  while (ntodo != 0) {
+    if (mcentral(spc).may_have_unswept()) classes[nclasses++] = spc;
+  while (nclasses != 0) {
     TraceScope trace(TraceEv::kSweepBackground);
     trace.only_if_work();
     std::size_t n = 0;
     int kept = 0;
-    for (int i = 0; i < ntodo; i++) {
-      MCentral& c = mcentral(todo[i]);
+    for (int i = 0; i < nclasses; i++) {
+      MCentral& c = mcentral(classes[i]);
       n += c.sweep_some(2);
-      if (c.may_have_unswept()) todo[kept++] = todo[i];
+      if (c.may_have_unswept()) classes[kept++] = classes[i];
     }
-    ntodo = kept;
+    nclasses = kept;
     trace.a0 = n;
     if (n == 0) return;
     sched_yield();
