@@ -10,6 +10,17 @@
 
 namespace mgc::internal {
 
+namespace {
+// The pages of a span of kind: while they hold pointer-free objects, the
+// mprotect write tracker leaves them writable (their writes need no
+// tracking, and read(2) into them must work); given back to the page
+// allocator, they may be protected again. Nothing for other kinds or
+// trackers.
+void pointer_free_pages(Kind kind, std::uintptr_t base, std::size_t bytes, bool given_back) {
+  if (scan_mode(kind) == ScanMode::kNone) os::dirty_protectable(base, bytes, given_back);
+}
+}  // namespace
+
 constinit MHeap g_mheap;
 
 MSpan* MHeap::new_record() {
@@ -60,7 +71,7 @@ MSpan* MHeap::alloc_small_span(int spc) {
   s->need_zero = need_zero;
   s->type_records = records;
   s->tiny = tiny;
-  if (scan_mode(kind) == ScanMode::kNone) os::dirty_protectable(base, npages * kPageSize, false);
+  pointer_free_pages(kind, base, npages * kPageSize, false);
   // Every slot is free: the program owns none of it until the fast path
   // hands a slot out (fresh pages from the OS start unpoisoned).
   no_objects(reinterpret_cast<void*>(base), npages * kPageSize);
@@ -93,7 +104,7 @@ MSpan* MHeap::alloc_large_span(std::size_t npages, std::size_t size, Kind kind, 
   s->div_magic = 0;  // every offset is slot 0
   s->span_class = 0;
   s->kind = kind;
-  if (scan_mode(kind) == ScanMode::kNone) os::dirty_protectable(base, bytes, false);
+  pointer_free_pages(kind, base, bytes, false);
   // The object is the program's, its pages' tail included (Boehm's
   // GC_size and in-place GC_realloc use whole pages).
   large_allocated(reinterpret_cast<void*>(base), npages * kPageSize);
@@ -166,9 +177,7 @@ bool MHeap::track_writes() {
   if (!pages_.track_writes()) return false;
   // Pointer-free spans made before the tracker knew the heap.
   if (!known) {
-    for_each_span_locked([](MSpan* s) {
-      if (scan_mode(s->kind) == ScanMode::kNone) os::dirty_protectable(s->base, s->npages * kPageSize, false);
-    });
+    for_each_span_locked([](MSpan* s) { pointer_free_pages(s->kind, s->base, s->npages * kPageSize, false); });
   }
   return os::dirty_tracking_on();
 }
@@ -220,7 +229,7 @@ void MHeap::free_span_now(MSpan* s) {
     arenas_.set_spans(s->base, s->npages, nullptr);
     // Before another span can have the pages: they may hold traced
     // objects then.
-    if (scan_mode(s->kind) == ScanMode::kNone) os::dirty_protectable(s->base, s->npages * kPageSize, true);
+    pointer_free_pages(s->kind, s->base, s->npages * kPageSize, true);
     pages_.free(s->base, s->npages);
     inuse_pages_ -= s->npages;
     if (kind_is_root(s->kind)) root_spans_--;

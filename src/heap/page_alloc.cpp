@@ -330,8 +330,7 @@ bool PageAlloc::grow(std::size_t npages, bool reuse_tail) {
   if (!arenas_->add_arenas(c->base, chunk_pages / arena_pages)) return false;
   // Before any page of it is written: the mark must see every write. A
   // refusal turns tracking off for good, which the collector notices.
-  if (track_gen_ != 0 && track_gen_ == os::dirty_tracking_generation())
-    os::dirty_track(c->base, chunk_pages * kPageSize);
+  if (writes_tracked()) os::dirty_track(c->base, chunk_pages * kPageSize);
   std::size_t want = (step + guard + granule - 1) / granule * granule;
   if (want > chunk_pages) want = chunk_pages;
   want = std::max(within_limit(want - guard, npages), npages) + guard;
